@@ -24,26 +24,26 @@
 /* Fixed header through the records count. */
 #define BATCH_HEADER_BYTES 61
 /* Offsets of header fields (see the layout in batch.c). */
-#define BATCH_OFF_BASE_OFFSET 0
-#define BATCH_OFF_LENGTH 8
-#define BATCH_OFF_LEADER_EPOCH 12
-#define BATCH_OFF_MAGIC 16
-#define BATCH_OFF_CRC 17
-#define BATCH_OFF_ATTRIBUTES 21
+#define BATCH_OFF_BASE_OFFSET       0
+#define BATCH_OFF_LENGTH            8
+#define BATCH_OFF_LEADER_EPOCH      12
+#define BATCH_OFF_MAGIC             16
+#define BATCH_OFF_CRC               17
+#define BATCH_OFF_ATTRIBUTES        21
 #define BATCH_OFF_LAST_OFFSET_DELTA 23
-#define BATCH_OFF_FIRST_TIMESTAMP 27
-#define BATCH_OFF_MAX_TIMESTAMP 35
-#define BATCH_OFF_PRODUCER_ID 43
-#define BATCH_OFF_PRODUCER_EPOCH 51
-#define BATCH_OFF_BASE_SEQUENCE 53
-#define BATCH_OFF_RECORD_COUNT 57
+#define BATCH_OFF_FIRST_TIMESTAMP   27
+#define BATCH_OFF_MAX_TIMESTAMP     35
+#define BATCH_OFF_PRODUCER_ID       43
+#define BATCH_OFF_PRODUCER_EPOCH    51
+#define BATCH_OFF_BASE_SEQUENCE     53
+#define BATCH_OFF_RECORD_COUNT      57
 
 /* attributes bits */
 #define BATCH_ATTR_COMPRESSION_MASK 0x07
-#define BATCH_ATTR_LOG_APPEND_TIME 0x08
-#define BATCH_ATTR_TRANSACTIONAL 0x10
-#define BATCH_ATTR_CONTROL 0x20
-#define BATCH_ATTR_DELETE_HORIZON 0x40
+#define BATCH_ATTR_LOG_APPEND_TIME  0x08
+#define BATCH_ATTR_TRANSACTIONAL    0x10
+#define BATCH_ATTR_CONTROL          0x20
+#define BATCH_ATTR_DELETE_HORIZON   0x40
 
 enum batch_compression {
     BATCH_COMPRESSION_NONE = 0,
@@ -144,7 +144,7 @@ struct batch_record {
 struct batch_meta {
     int64_t base_offset;
     int32_t leader_epoch;
-    int16_t attributes; /* compression bits must be 0: the encoder writes plain records */
+    int16_t attributes;  /* compression bits must be 0: the encoder writes plain records */
     int64_t producer_id; /* -1 when not idempotent */
     int16_t producer_epoch;
     int32_t base_sequence;
