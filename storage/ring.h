@@ -59,9 +59,9 @@ struct ring_config {
 };
 
 #define RING_ENTRIES_DEFAULT 256
-#define RING_ENTRIES_MAX 4096
+#define RING_ENTRIES_MAX     4096
 #define RING_THREADS_DEFAULT 4
-#define RING_THREADS_MAX 64
+#define RING_THREADS_MAX     64
 
 #define RING_F_LINK 0x1u
 
@@ -103,14 +103,13 @@ int ring_fdatasync(struct ring *ring, int fd, unsigned flags, ring_cb *cb, void 
 int ring_fsync(struct ring *ring, int fd, unsigned flags, ring_cb *cb, void *opaque);
 int ring_fallocate(struct ring *ring, int fd, int mode, off_t offset, off_t len, unsigned flags,
                    ring_cb *cb, void *opaque);
-int ring_ftruncate(struct ring *ring, int fd, off_t len, unsigned flags, ring_cb *cb,
-                   void *opaque);
+int ring_ftruncate(struct ring *ring, int fd, off_t len, unsigned flags, ring_cb *cb, void *opaque);
 /* res is the new fd. */
 int ring_openat(struct ring *ring, int dirfd, const char *path, int open_flags, mode_t mode,
                 unsigned flags, ring_cb *cb, void *opaque);
 int ring_close(struct ring *ring, int fd, unsigned flags, ring_cb *cb, void *opaque);
-int ring_unlinkat(struct ring *ring, int dirfd, const char *path, int unlink_flags,
-                  unsigned flags, ring_cb *cb, void *opaque);
+int ring_unlinkat(struct ring *ring, int dirfd, const char *path, int unlink_flags, unsigned flags,
+                  ring_cb *cb, void *opaque);
 int ring_renameat(struct ring *ring, int olddirfd, const char *oldpath, int newdirfd,
                   const char *newpath, unsigned flags, ring_cb *cb, void *opaque);
 
