@@ -31,6 +31,7 @@ TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(O)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/%)
 
+.SECONDARY:
 .PHONY: all run test unit integration bench bench-quick fuzz asan ubsan deps clean format check-format
 all: $(O)/libsluice-core.a $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
