@@ -1092,23 +1092,41 @@ static bool flush_work_left(const struct log *log)
            (log->sync_wanted && seg->flushed < seg->written);
 }
 
+/*
+ * Chooses the next step. Housekeeping (seal, interval sync, checkpoint) goes
+ * before new writes: under a steady stream of appends the active segment
+ * always has unwritten bytes, and writes first would starve them.
+ */
 static void flush_kick(struct log *log)
 {
     if (log->step != STEP_IDLE || log->error != 0 || log->needs_repair) {
         return;
     }
     struct segment *seg = oldest_unsealed(log);
+    bool active = seg == active_segment(log);
+    if (!active) {
+        if (seg->written < seg->size) {
+            start_write(log, seg);
+        } else {
+            start_seal(log, seg);
+        }
+        return;
+    }
+    if (log->sync_wanted) {
+        if (seg->flushed < seg->written) {
+            start_sync(log, seg);
+            return;
+        }
+        log->sync_wanted = false;
+    }
+    if (log->checkpoint_wanted) {
+        start_checkpoint(log);
+        if (log->step != STEP_IDLE) {
+            return;
+        }
+    }
     if (seg->written < seg->size) {
         start_write(log, seg);
-    } else if (seg != active_segment(log)) {
-        start_seal(log, seg);
-    } else if (log->sync_wanted && seg->flushed < seg->written) {
-        start_sync(log, seg);
-    } else if (log->checkpoint_wanted) {
-        log->sync_wanted = false;
-        start_checkpoint(log);
-    } else {
-        log->sync_wanted = false;
     }
 }
 
@@ -1596,6 +1614,20 @@ static int sync_fd(int fd)
     return fdatasync(fd) == 0 ? 0 : -errno;
 }
 
+/* Trims a segment's file to its proven size and syncs it. */
+static int truncate_file(struct log *log, struct segment *seg)
+{
+    char name[SEGMENT_NAME_BYTES];
+    segment_name(name, seg->base_offset, "log");
+    int fd = openat(log->dirfd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int err = ftruncate(fd, (off_t)seg->size) == 0 ? sync_fd(fd) : -errno;
+    close(fd);
+    return err;
+}
+
 /* Rewrites a segment's index files from memory, synchronously. */
 static int write_indexes_sync(struct log *log, struct segment *seg)
 {
@@ -1718,14 +1750,18 @@ static int recover(struct log *log, const int64_t *bases, unsigned n, bool clean
             return err;
         }
         seg->indexes_loaded = true;
-        bool whole = last || (scan.status == 0 && scan.next_offset == bases[i + 1] &&
-                              scan.valid_end == file_size);
+        /* A rolled segment is whole when its batches run up to the next one's
+         * base; zeros after them are preallocation the crash left unsealed. */
+        bool whole = last || (scan.status == 0 && scan.next_offset == bases[i + 1]);
         if (whole) {
             if (!last) {
                 segment_seal_time_index(seg);
                 seg->written = seg->flushed = seg->preallocated = seg->size;
                 seg->sealed = true;
-                err = write_indexes_sync(log, seg);
+                err = seg->size != file_size ? truncate_file(log, seg) : 0;
+                if (err == 0) {
+                    err = write_indexes_sync(log, seg);
+                }
                 if (err != 0) {
                     return err;
                 }

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "common/bytes.h"
+#include "common/crc32c.h"
 #include "proto/batch.h"
 #include "storage/log.h"
 #include "tests/lib/logfix.h"
@@ -476,6 +477,47 @@ static void test_log_corruption_below_flushed_point(void **state)
     logfix_deinit(&f);
 }
 
+/* A crash between a roll and the seal of the older segment leaves its
+ * preallocated zeros in place and the checkpoint inside it: the segment is
+ * whole, and the newer one must survive. */
+static void test_log_recovery_unsealed_rolled_segment(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "unsealed", backend, 4 * MIB);
+    f.config.segment_bytes = 16u << 10;
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    append_many(&f, log, 40, 1, 1000);
+    int64_t end = log_end_offset(log);
+    assert_true(log_segment_count(log) >= 2);
+    assert_int_equal(log_close(log), 0);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/clean-shutdown", f.dir);
+    assert_int_equal(unlink(path), 0);
+    snprintf(path, sizeof(path), "%s/00000000000000000000.log", f.dir);
+    long size = file_size(f.dir, "00000000000000000000.log");
+    assert_int_equal(truncate(path, size + 64 * 1024), 0); /* the unsealed zeros */
+    uint8_t cp[32] = {0};
+    be32_put(cp, 0x534c4350u);
+    be32_put(cp + 4, 1);
+    be64_put(cp + 8, 0);
+    be64_put(cp + 16, (uint64_t)size / 2);
+    be32_put(cp + 28, crc32c(0, cp, 28));
+    snprintf(path, sizeof(path), "%s/recovery-checkpoint", f.dir);
+    int fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, cp, sizeof(cp), 0), 32);
+    close(fd);
+    log = logfix_open(&f);
+    assert_non_null(log);
+    assert_false(log_needs_repair(log));
+    assert_int_equal(log_end_offset(log), end);
+    assert_int_equal(file_size(f.dir, "00000000000000000000.log"), size);
+    assert_int_equal(logfix_verify(&f, log, 1, 1000000, 1000), 40);
+    assert_int_equal(log_close(log), 0);
+    logfix_deinit(&f);
+}
+
 /* Indexes deleted or garbled are rebuilt; lookups stay right. */
 static void test_log_rebuilds_indexes(void **state)
 {
@@ -721,6 +763,7 @@ int main(void)
         BOTH(test_log_recovery_truncate_every_byte),
         BOTH(test_log_corruption_below_flushed_point),
         BOTH(test_log_rebuilds_indexes),
+        BOTH(test_log_recovery_unsealed_rolled_segment),
         BOTH(test_log_open_many_segments),
     };
     const struct CMUnitTest fault_tests[] = {
