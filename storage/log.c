@@ -349,17 +349,40 @@ static unsigned chunks_obtainable(const struct log_shard *shard)
            (unsigned)(shard->cached_bytes / pool_buffer_bytes(shard->pool));
 }
 
+/*
+ * Evicts the oldest cached chunk. An active segment's partly filled last
+ * buffer is evictable too (idle partitions must not pin a whole buffer each):
+ * its partial last block is kept aside, 4 KiB, for the next append to extend.
+ */
+static bool evict_one(struct log_shard *shard)
+{
+    struct chunk *victim = shard->lru_head;
+    if (victim == NULL) {
+        return false;
+    }
+    struct segment *seg = victim->seg;
+    /* Eviction is oldest first, so a segment loses its lowest chunk and what
+     * remains in memory stays a contiguous suffix. */
+    SL_ASSERT(seg->chunks_head == victim);
+    uint32_t partial = (victim->pos + victim->len) % BLOCK_BYTES;
+    if (victim->next == NULL && !seg->sealed && partial != 0) {
+        SL_ASSERT(seg->tail_block == NULL); /* a segment has one tail */
+        seg->tail_block = aligned_alloc(BLOCK_BYTES, BLOCK_BYTES);
+        if (seg->tail_block == NULL) {
+            return false;
+        }
+        memcpy(seg->tail_block, victim->data + victim->len - partial, partial);
+    }
+    chunk_release(shard, victim);
+    return true;
+}
+
 /* A new chunk at the end of seg, evicting the oldest cached one if needed. */
 static struct chunk *chunk_add(struct log_shard *shard, struct segment *seg, uint64_t pos)
 {
     SL_ASSERT(pos % BLOCK_BYTES == 0);
     uint8_t *data = pool_get(shard->pool);
-    if (data == NULL && shard->lru_head != NULL) {
-        struct chunk *victim = shard->lru_head;
-        /* Eviction is oldest first, so a segment loses its lowest chunk and
-         * what remains in memory stays a contiguous suffix. */
-        SL_ASSERT(victim->seg->chunks_head == victim);
-        chunk_release(shard, victim);
+    if (data == NULL && evict_one(shard)) {
         data = pool_get(shard->pool);
     }
     if (data == NULL) {
@@ -383,21 +406,16 @@ static uint64_t segment_mem_start(const struct segment *seg)
     return seg->chunks_head != NULL ? seg->chunks_head->pos : seg->size;
 }
 
-/* Moves written chunks that will not change any more to the eviction list.
- * Uncached chunks form a suffix of the segment's list; they are cached in
- * position order, which keeps eviction taking each segment's lowest chunk. */
+/* Moves chunks whose bytes are all written to the eviction list. Uncached
+ * chunks form a suffix of the segment's list; they are cached in position
+ * order, which keeps eviction taking each segment's lowest chunk. */
 static void chunks_settle(struct log_shard *shard, struct segment *seg)
 {
-    size_t cap = pool_buffer_bytes(shard->pool);
     struct chunk *c = seg->chunks_tail;
     while (c != NULL && c->prev != NULL && !c->prev->cached) {
         c = c->prev;
     }
-    for (; c != NULL && !c->cached; c = c->next) {
-        bool complete = c->len == cap || seg->sealed;
-        if (!complete || c->pos + c->len > seg->written) {
-            break;
-        }
+    for (; c != NULL && !c->cached && c->pos + c->len <= seg->written; c = c->next) {
         lru_push(shard, c);
     }
 }
@@ -615,21 +633,40 @@ static int log_roll(struct log *log)
     return 0;
 }
 
-/* Copies n bytes into the segment's chunks at position pos (== seg->size). */
-static void copy_in(struct log *log, struct segment *seg, uint64_t pos, const uint8_t *p, size_t n)
+/* The chunk the next appended byte goes into (at seg->size), taken off the
+ * eviction list since it is about to hold unwritten bytes. */
+static struct chunk *tail_for_append(struct log *log, struct segment *seg)
+{
+    size_t cap = pool_buffer_bytes(log->shard->pool);
+    struct chunk *c = seg->chunks_tail;
+    if (c != NULL && c->pos + cap > seg->size) {
+        if (c->cached) {
+            lru_remove(log->shard, c);
+        }
+        return c;
+    }
+    c = chunk_add(log->shard, seg, SL_ALIGN_DOWN(seg->size, BLOCK_BYTES));
+    SL_ASSERT(c != NULL); /* log_append reserved the chunks it needs */
+    if (seg->tail_block != NULL) {
+        c->len = (uint32_t)(seg->size - c->pos);
+        memcpy(c->data, seg->tail_block, c->len);
+        free(seg->tail_block);
+        seg->tail_block = NULL;
+    }
+    SL_ASSERT(c->pos + c->len == seg->size); /* memory reaches the end of the log */
+    return c;
+}
+
+/* Copies n bytes into the segment's chunks at its end. */
+static void copy_in(struct log *log, struct segment *seg, const uint8_t *p, size_t n)
 {
     size_t cap = pool_buffer_bytes(log->shard->pool);
     while (n > 0) {
-        struct chunk *c = seg->chunks_tail;
-        if (c == NULL || c->pos + cap == pos) {
-            c = chunk_add(log->shard, seg, pos);
-            SL_ASSERT(c != NULL); /* log_append reserved the chunks it needs */
-        }
-        SL_ASSERT(c->pos + c->len == pos);
+        struct chunk *c = tail_for_append(log, seg);
         size_t take = SL_MIN(n, cap - c->len);
         memcpy(c->data + c->len, p, take);
         c->len += (uint32_t)take;
-        pos += take;
+        seg->size += take; /* segment_note_batch sets the final size */
         p += take;
         n -= take;
     }
@@ -669,13 +706,17 @@ int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader
     }
     size_t cap = pool_buffer_bytes(log->shard->pool);
     struct chunk *tail = seg->chunks_tail;
-    size_t room = tail != NULL ? (size_t)(tail->pos + cap - seg->size) : 0;
-    size_t need = len > room ? (len - room + cap - 1) / cap : 0;
+    bool tail_usable = tail != NULL && tail->pos + cap > seg->size;
+    size_t room = tail_usable ? (size_t)(tail->pos + cap - seg->size) : 0;
+    size_t carried = tail_usable ? 0 : (size_t)(seg->size % BLOCK_BYTES);
+    size_t need = len > room ? (len + carried - room + cap - 1) / cap : 0;
+    unsigned obtainable = chunks_obtainable(log->shard) - (tail_usable && tail->cached);
     uint64_t unwritten = seg->size + len - SL_ALIGN_DOWN(seg->written, BLOCK_BYTES);
-    if (need > chunks_obtainable(log->shard) || unwritten / cap + 2 > FLUSH_IOV_MAX) {
+    if (need > obtainable || unwritten / cap + 2 > FLUSH_IOV_MAX) {
         return -ENOBUFS; /* the shard's buffers, or this log's write backlog, are full */
     }
-    SL_ASSERT(tail != NULL || seg->size % BLOCK_BYTES == 0); /* a partial block stays in memory */
+    /* A partial last block is always in memory: in the tail chunk or aside. */
+    SL_ASSERT(tail_usable || carried == 0 || seg->tail_block != NULL);
 
     uint8_t head[BATCH_HEADER_BYTES];
     memcpy(head, batch, sizeof(head));
@@ -683,8 +724,9 @@ int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader
     batch_set_base_offset(head, h.base_offset);
     batch_set_leader_epoch(head, leader_epoch);
     uint64_t pos = seg->size;
-    copy_in(log, seg, pos, head, sizeof(head));
-    copy_in(log, seg, pos + sizeof(head), batch + sizeof(head), len - sizeof(head));
+    copy_in(log, seg, head, sizeof(head));
+    copy_in(log, seg, batch + sizeof(head), len - sizeof(head));
+    seg->size = pos;
     segment_note_batch(seg, &h, pos, log->config.index_interval_bytes);
     pending_push(log, h.base_offset, batch_last_offset(&h), cb, opaque);
     if (base_offset != NULL) {
@@ -948,6 +990,8 @@ static void on_sealed(void *opaque, int res)
     }
     seg->flushed = seg->size;
     seg->sealed = true;
+    free(seg->tail_block); /* a sealed segment is never extended */
+    seg->tail_block = NULL;
     int *fds[] = {&seg->write_fd, &seg->index_fd, &seg->timeindex_fd};
     for (size_t i = 0; i < SL_ARRAY_LEN(fds); i++) {
         close(*fds[i]); /* synced above: close has nothing left to write */
@@ -1833,14 +1877,16 @@ static int activate(struct log *log)
     seg->written_max_timestamp = seg->max_timestamp;
     seg->indexes_loaded = true;
     seg->created_ms = time_wall_ms();
-    if (seg->size % BLOCK_BYTES != 0) {
-        struct chunk *c = chunk_add(log->shard, seg, SL_ALIGN_DOWN(seg->size, BLOCK_BYTES));
-        if (c == NULL) {
-            return -ENOBUFS;
+    uint32_t partial = (uint32_t)(seg->size % BLOCK_BYTES);
+    if (partial != 0) {
+        /* The next write rewrites this block whole: keep its bytes aside. */
+        seg->tail_block = aligned_alloc(BLOCK_BYTES, BLOCK_BYTES);
+        if (seg->tail_block == NULL) {
+            return -ENOMEM;
         }
-        c->len = (uint32_t)(seg->size - c->pos);
         int fd = segment_read_fd(seg, log->dirfd);
-        if (fd < 0 || pread(fd, c->data, c->len, (off_t)c->pos) != (ssize_t)c->len) {
+        if (fd < 0 ||
+            pread(fd, seg->tail_block, partial, (off_t)(seg->size - partial)) != (ssize_t)partial) {
             return fd < 0 ? fd : -EIO;
         }
     }

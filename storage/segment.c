@@ -94,6 +94,7 @@ void segment_free(struct segment *seg)
     }
     offset_index_deinit(&seg->oidx);
     time_index_deinit(&seg->tidx);
+    free(seg->tail_block);
     free(seg);
 }
 

@@ -47,8 +47,10 @@ struct segment {
     bool sealed;               /* trimmed to size, synced, closed for writes */
     struct chunk *chunks_head; /* memory copies covering [chunks_head->pos, size) */
     struct chunk *chunks_tail;
-    unsigned reads; /* reads in flight that use this segment */
-    bool doomed;    /* deleted from the log; freed when reads reaches 0 */
+    uint8_t *tail_block; /* the partial last 4 KiB block of an active segment whose
+                          * buffer was evicted (or not yet loaded): 4 KiB, aligned */
+    unsigned reads;      /* reads in flight that use this segment */
+    bool doomed;         /* deleted from the log; freed when reads reaches 0 */
 };
 
 void segment_name(char *out, int64_t base_offset, const char *ext);

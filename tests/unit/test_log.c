@@ -141,6 +141,41 @@ static void count_cb(void *opaque, int status, int64_t offset)
     }
 }
 
+/* Idle partitions do not pin write buffers: many partitions, each with a
+ * partial last block, share a shard of a few buffers. */
+static void test_log_many_partitions_small_memory(void **state)
+{
+    (void)state;
+    enum { LOGS = 300 };
+    struct logfix f;
+    logfix_init(&f, "partitions", backend, 512u << 10); /* eight 64 KiB buffers */
+    static struct log *logs[LOGS];
+    char base[512];
+    snprintf(base, sizeof(base), "%s", f.dir);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < LOGS; i++) {
+            snprintf(f.dir, sizeof(f.dir), "%.400s-%d", base, i);
+            if (round != 1) {
+                logs[i] = logfix_open(&f);
+                assert_non_null(logs[i]);
+            }
+            append_many(&f, logs[i], 2, 1, 700);
+        }
+        for (int i = 0; i < LOGS && round != 0; i++) {
+            snprintf(f.dir, sizeof(f.dir), "%.400s-%d", base, i);
+            assert_int_equal(logfix_verify(&f, logs[i], 1, 1000000, 700), 2 * (round + 1));
+            if (round == 2) {
+                assert_int_equal(log_close(logs[i]), 0);
+            }
+        }
+        for (int i = 0; i < LOGS && round == 1; i++) {
+            assert_int_equal(log_close(logs[i]), 0); /* reopened in the next round */
+        }
+    }
+    snprintf(f.dir, sizeof(f.dir), "%s", base);
+    logfix_deinit(&f);
+}
+
 /* Appends made in one loop iteration share one write and one fdatasync. */
 static void test_log_group_commit_one_sync(void **state)
 {
@@ -757,6 +792,7 @@ int main(void)
     const struct CMUnitTest backend_tests[] = {
         BOTH(test_log_append_read_across_rolls),
         BOTH(test_log_read_from_disk_after_eviction),
+        BOTH(test_log_many_partitions_small_memory),
         BOTH(test_log_bad_batch_refused),
         BOTH(test_log_random_lookups),
         BOTH(test_log_retention),
