@@ -71,7 +71,18 @@ ubsan:
 	    SAN="-fsanitize=undefined,alignment -fno-sanitize-recover=all" test
 
 run: deps
-	@echo "sluiced is not built yet: see issues; 'make test' runs the storage engine's tests"
+	$(MAKE) all
+	@echo "make run: the broker (sluiced) is the next milestone and is not built yet;"
+	@echo "the storage engine it stands on is built and tested: try 'make test' or 'make bench'."
+
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz:
+	@mkdir -p build/fuzz/corpus-batch
+	clang -std=gnu17 $(FUZZ_FLAGS) -I. -D_GNU_SOURCE $(filter-out -MMD -MP,$(CPPFLAGS)) \
+	    tests/fuzz/fuzz_batch.c common/crc32c.c common/varint.c common/buf.c common/log.c \
+	    proto/batch.c -o build/fuzz/fuzz_batch
+	build/fuzz/fuzz_batch -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-batch
 
 deps:
 	scripts/deps
