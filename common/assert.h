@@ -19,11 +19,11 @@ _Noreturn void sl_assert_fail(const char *expr, const char *file, int line);
         }                                                                                          \
     } while (0)
 
-#define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define SL_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define SL_ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
-#define SL_ALIGN_DOWN(x, a) ((x) / (a) * (a))
+#define SL_ARRAY_LEN(a)                    (sizeof(a) / sizeof((a)[0]))
+#define SL_MIN(a, b)                       ((a) < (b) ? (a) : (b))
+#define SL_MAX(a, b)                       ((a) > (b) ? (a) : (b))
+#define SL_ALIGN_UP(x, a)                  (((x) + (a)-1) / (a) * (a))
+#define SL_ALIGN_DOWN(x, a)                ((x) / (a) * (a))
 #define SL_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

@@ -34,8 +34,8 @@ void slog_write(enum slog_level level, const char *module, const char *fmt, ...)
     } while (0)
 
 #define LOG_ERROR(module, ...) LOG_AT(SLOG_ERROR, module, __VA_ARGS__)
-#define LOG_WARN(module, ...) LOG_AT(SLOG_WARN, module, __VA_ARGS__)
-#define LOG_INFO(module, ...) LOG_AT(SLOG_INFO, module, __VA_ARGS__)
+#define LOG_WARN(module, ...)  LOG_AT(SLOG_WARN, module, __VA_ARGS__)
+#define LOG_INFO(module, ...)  LOG_AT(SLOG_INFO, module, __VA_ARGS__)
 #define LOG_DEBUG(module, ...) LOG_AT(SLOG_DEBUG, module, __VA_ARGS__)
 
 #endif
