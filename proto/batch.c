@@ -569,6 +569,9 @@ int batch_record_iter_init(struct batch_record_iter *it, const uint8_t *batch, s
     it->pos = batch + BATCH_HEADER_BYTES;
     it->end = batch + batch_total_bytes(&h);
     it->first_timestamp = h.first_timestamp;
+    /* With LogAppendTime the broker's time, kept as maxTimestamp, is every
+     * record's timestamp; the per-record deltas are the producer's. */
+    it->log_append_time = (h.attributes & BATCH_ATTR_LOG_APPEND_TIME) ? h.max_timestamp : -1;
     it->remaining = h.record_count;
     it->header_slots = header_slots;
     it->header_slot_count = header_slots != NULL ? header_slot_count : 0;
@@ -594,7 +597,7 @@ int batch_record_iter_next(struct batch_record_iter *it, struct batch_record *re
     if (__builtin_add_overflow(it->first_timestamp, rv.timestamp_delta, &ts)) {
         return -EBADMSG;
     }
-    rec->timestamp = ts;
+    rec->timestamp = it->log_append_time >= 0 ? it->log_append_time : ts;
     rec->key = rv.key;
     rec->key_len = rv.key_len;
     rec->value = rv.value;

@@ -168,6 +168,7 @@ struct batch_record_iter {
     const uint8_t *pos;
     const uint8_t *end;
     int64_t first_timestamp;
+    int64_t log_append_time; /* every record's timestamp when the batch says so, else -1 */
     int32_t remaining;
     struct batch_record_header *header_slots;
     uint32_t header_slot_count;

@@ -379,6 +379,30 @@ static void test_batch_rewrites_outside_crc_keep_it_valid(void **state)
     free(p);
 }
 
+/* In a LogAppendTime batch every record's timestamp is the batch's
+ * maxTimestamp (the broker's clock), whatever the record deltas say. */
+static void test_batch_iterator_log_append_time(void **state)
+{
+    (void)state;
+    size_t total;
+    uint8_t *p = sample_batch(&total);
+    uint16_t attrs = be16_get(p + BATCH_OFF_ATTRIBUTES) | BATCH_ATTR_LOG_APPEND_TIME;
+    be16_put(p + BATCH_OFF_ATTRIBUTES, attrs);
+    be64_put(p + BATCH_OFF_MAX_TIMESTAMP, UINT64_C(1800000000000));
+    be32_put(p + BATCH_OFF_CRC, batch_compute_crc(p, total));
+    struct batch_record_iter it;
+    struct batch_record_header slots[8];
+    struct batch_record rec;
+    assert_int_equal(batch_record_iter_init(&it, p, total, slots, 8), 0);
+    int n = 0;
+    while (batch_record_iter_next(&it, &rec) == 1) {
+        assert_int_equal(rec.timestamp, INT64_C(1800000000000));
+        n++;
+    }
+    assert_true(n > 0);
+    free(p);
+}
+
 static void test_batch_header_decode(void **state)
 {
     (void)state;
@@ -1107,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_batch_encode_validate_round_trip),
         cmocka_unit_test(test_batch_iterator_returns_exactly_the_records),
         cmocka_unit_test(test_batch_round_trip_random),
+        cmocka_unit_test(test_batch_iterator_log_append_time),
         cmocka_unit_test(test_batch_encode_appends_back_to_back),
         cmocka_unit_test(test_batch_encode_refusals_leave_buf_unchanged),
         cmocka_unit_test(test_batch_rewrites_outside_crc_keep_it_valid),

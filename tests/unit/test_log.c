@@ -108,6 +108,26 @@ static void test_log_append_read_across_rolls(void **state)
     logfix_deinit(&f);
 }
 
+/* A non-empty segment older than segment.ms rolls at the next append. */
+static void test_log_rolls_on_segment_ms(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "segment_ms", backend, 4 * MIB);
+    f.config.segment_ms = 40;
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    append_many(&f, log, 3, 1, 100); /* well inside 40 ms: one segment */
+    assert_int_equal(log_segment_count(log), 1);
+    usleep(60 * 1000);
+    ev_now_update(f.loop);
+    append_many(&f, log, 1, 1, 100);
+    assert_int_equal(log_segment_count(log), 2);
+    assert_int_equal(logfix_verify(&f, log, 1, 1000000, 100), 4);
+    assert_int_equal(log_close(log), 0);
+    logfix_deinit(&f);
+}
+
 /* Reads of data evicted from the batch cache go to the disk. */
 static void test_log_read_from_disk_after_eviction(void **state)
 {
@@ -791,6 +811,7 @@ int main(void)
 {
     const struct CMUnitTest backend_tests[] = {
         BOTH(test_log_append_read_across_rolls),
+        BOTH(test_log_rolls_on_segment_ms),
         BOTH(test_log_read_from_disk_after_eviction),
         BOTH(test_log_many_partitions_small_memory),
         BOTH(test_log_bad_batch_refused),
