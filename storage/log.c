@@ -183,6 +183,7 @@ void log_config_default(struct log_config *config)
         .max_message_bytes = 1048588,
         .pending_appends_max = 4096,
         .checkpoint_interval_ms = 10000,
+        .checkpoint_bytes = 128u << 20,
         .retention_check_interval_ms = 300000,
     };
 }
@@ -816,6 +817,19 @@ static void start_fallocate(struct log *log, struct segment *seg, uint64_t neede
     log->step_ops = 1;
 }
 
+/* Recovery scans what was flushed since the last checkpoint: bound that by
+ * bytes too, or a burst between two timer ticks leaves gigabytes to scan. */
+static void checkpoint_by_bytes(struct log *log, const struct segment *seg)
+{
+    uint64_t since = seg->flushed;
+    if (seg->base_offset == log->checkpoint_base) {
+        since -= SL_MIN(seg->flushed, log->checkpoint_pos);
+    }
+    if (since >= log->config.checkpoint_bytes) {
+        log->checkpoint_wanted = true;
+    }
+}
+
 static void on_written(void *opaque, int res)
 {
     struct log *log = opaque;
@@ -841,6 +855,7 @@ static void on_written(void *opaque, int res)
         log->flushed_offset = log->flush_next;
     }
     log->durable_offset = log->flush_next;
+    checkpoint_by_bytes(log, seg);
     chunks_settle(log->shard, seg);
     pending_ack(log);
 }
@@ -919,6 +934,7 @@ static void on_synced(void *opaque, int res)
     }
     seg->flushed = log->flush_size;
     log->flushed_offset = log->flush_next;
+    checkpoint_by_bytes(log, seg);
 }
 
 static void start_sync(struct log *log, struct segment *seg)
@@ -1597,8 +1613,8 @@ static int config_check(const struct log_config *c)
     if (c->segment_bytes < 4096 || c->segment_bytes > SEGMENT_BYTES_MAX ||
         c->index_interval_bytes == 0 || c->pending_appends_max == 0 ||
         c->max_message_bytes < BATCH_HEADER_BYTES || c->flush_interval_ms <= 0 ||
-        c->checkpoint_interval_ms <= 0 || c->retention_check_interval_ms <= 0 ||
-        c->segment_ms <= 0) {
+        c->checkpoint_interval_ms <= 0 || c->checkpoint_bytes == 0 ||
+        c->retention_check_interval_ms <= 0 || c->segment_ms <= 0) {
         return -EINVAL;
     }
     return 0;

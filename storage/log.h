@@ -49,18 +49,20 @@ enum storage_io {
 };
 
 struct log_config {
-    uint64_t segment_bytes;              /* segment.bytes: roll when the next batch would pass it */
-    int64_t segment_ms;                  /* segment.ms: roll a non-empty segment this old */
-    uint32_t index_interval_bytes;       /* index.interval.bytes */
-    int64_t retention_bytes;             /* retention.bytes, -1 = unlimited */
-    int64_t retention_ms;                /* retention.ms, -1 = unlimited */
-    enum flush_policy flush_policy;      /* flush.policy */
-    int64_t flush_interval_ms;           /* flush.interval.ms (policy interval) */
-    enum storage_io io;                  /* storage.io */
-    uint64_t preallocate_bytes;          /* log.preallocate.bytes: fallocate step */
-    uint32_t max_message_bytes;          /* max.message.bytes: largest batch accepted */
-    uint32_t pending_appends_max;        /* appends waiting for durability, per log */
-    int64_t checkpoint_interval_ms;      /* log.checkpoint.interval.ms: flushed-point checkpoint */
+    uint64_t segment_bytes;         /* segment.bytes: roll when the next batch would pass it */
+    int64_t segment_ms;             /* segment.ms: roll a non-empty segment this old */
+    uint32_t index_interval_bytes;  /* index.interval.bytes */
+    int64_t retention_bytes;        /* retention.bytes, -1 = unlimited */
+    int64_t retention_ms;           /* retention.ms, -1 = unlimited */
+    enum flush_policy flush_policy; /* flush.policy */
+    int64_t flush_interval_ms;      /* flush.interval.ms (policy interval) */
+    enum storage_io io;             /* storage.io */
+    uint64_t preallocate_bytes;     /* log.preallocate.bytes: fallocate step */
+    uint32_t max_message_bytes;     /* max.message.bytes: largest batch accepted */
+    uint32_t pending_appends_max;   /* appends waiting for durability, per log */
+    int64_t checkpoint_interval_ms; /* log.checkpoint.interval.ms: flushed-point checkpoint */
+    uint64_t
+        checkpoint_bytes; /* log.checkpoint.bytes: also checkpoint after this much is flushed */
     int64_t retention_check_interval_ms; /* log.retention.check.interval.ms */
 };
 

@@ -573,6 +573,29 @@ static void test_log_recovery_unsealed_rolled_segment(void **state)
     logfix_deinit(&f);
 }
 
+/* A burst of appends moves the recovery checkpoint by bytes, long before its
+ * timer would, so a crash leaves little to scan. */
+static void test_log_checkpoint_by_bytes(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "cp_bytes", backend, 4 * MIB);
+    f.config.checkpoint_interval_ms = 3600 * 1000;
+    f.config.checkpoint_bytes = 64u << 10;
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    append_many(&f, log, 100, 1, 4000); /* about 200 KiB */
+    log_abandon(log);
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/recovery-checkpoint", f.dir);
+    uint8_t *cp = NULL;
+    assert_int_equal(tu_read_file(path, &cp), 32);
+    assert_int_equal(be32_get(cp + 28), crc32c(0, cp, 28));
+    assert_true(be64_get(cp + 16) >= (64u << 10)); /* flushed position recorded */
+    free(cp);
+    logfix_deinit(&f);
+}
+
 /* Indexes deleted or garbled are rebuilt; lookups stay right. */
 static void test_log_rebuilds_indexes(void **state)
 {
@@ -820,6 +843,7 @@ int main(void)
         BOTH(test_log_recovery_truncate_every_byte),
         BOTH(test_log_corruption_below_flushed_point),
         BOTH(test_log_rebuilds_indexes),
+        BOTH(test_log_checkpoint_by_bytes),
         BOTH(test_log_recovery_unsealed_rolled_segment),
         BOTH(test_log_open_many_segments),
     };
