@@ -48,6 +48,11 @@ enum ring_op_kind {
 struct ring_op {
     struct ring_op *next;      /* free list, backend queue, done and ready lists */
     struct ring_op *link_next; /* next op of the same linked chain (pool only) */
+    /* io_uring only: the chain's next op, the predecessor whose success CQE
+     * is skipped, and whether this op's own success CQE is skipped. */
+    struct ring_op *chain_next;
+    struct ring_op *skipped_prev;
+    bool skip_success;
     ring_cb *cb;
     void *opaque;
     enum ring_op_kind kind;

@@ -13,10 +13,17 @@
  *
  * RING_F_LINK maps to IOSQE_IO_LINK; the kernel then fails the rest of a chain
  * with -ECANCELED when an op fails or a read/write is short, which is the
- * ring's contract. Ops whose opcode the running kernel lacks (io_uring's probe
- * says so, e.g. IORING_OP_FTRUNCATE before Linux 6.9) go to a thread pool
- * created for that purpose only; links never involve them (only READV, WRITEV
- * and FSYNC link, and every io_uring has those).
+ * ring's contract. A linked read or write that is followed by its successor in
+ * the same submission also gets IOSQE_CQE_SKIP_SUCCESS: a write+fdatasync
+ * group then posts one CQE and wakes the loop once, not twice. The successor's
+ * CQE stands for the skipped one (delivered first, with the full byte count)
+ * unless it says -ECANCELED; a failed or short op always posts its own CQE,
+ * since the kernel drops the skip flag on failure. It then also suppresses
+ * the -ECANCELED CQEs of the rest of that chain (REQ_F_SKIP_LINK_CQES), so
+ * those are delivered here, from the failed op's CQE. Ops whose opcode the running kernel lacks
+ * (io_uring's probe says so, e.g. IORING_OP_FTRUNCATE before Linux 6.9) go to a thread pool created
+ * for that purpose only; links never involve them (only READV, WRITEV and FSYNC link, and every
+ * io_uring has those).
  */
 #include <errno.h>
 #include <liburing.h>
@@ -34,6 +41,11 @@ _Static_assert(RING_ENTRIES_MAX <= 32768, "RING_ENTRIES_MAX exceeds io_uring's S
 struct ring_uring {
     struct io_uring uring;
     bool supported[RING_OP_KIND_COUNT];
+    bool cqe_skip; /* IORING_FEAT_CQE_SKIP (Linux 5.17) */
+    /* The last queued linked read/write, until its successor is queued. */
+    struct ring_op *link_open;
+    struct io_uring_sqe *link_open_sqe;
+    struct ring_op *chain_tail; /* the last queued op if it links to the next */
 };
 
 static const int uring_opcodes[RING_OP_KIND_COUNT] = {
@@ -109,6 +121,7 @@ int ring_uring_init(struct ring *ring, unsigned threads)
             goto err;
         }
     }
+    u->cqe_skip = (u->uring.features & IORING_FEAT_CQE_SKIP) != 0;
     ring->uring = u;
     return 0;
 err:
@@ -189,11 +202,33 @@ void ring_uring_queue(struct ring *ring, struct ring_op *op)
     if ((op->flags & RING_F_LINK) != 0) {
         io_uring_sqe_set_flags(sqe, IOSQE_IO_LINK);
     }
+    op->skipped_prev = NULL;
+    op->chain_next = NULL;
+    op->skip_success = false;
+    if (u->chain_tail != NULL) {
+        u->chain_tail->chain_next = op;
+    }
+    u->chain_tail = (op->flags & RING_F_LINK) != 0 ? op : NULL;
+    if (u->link_open != NULL) {
+        /* Its chain goes on with this op, in the same submission: the
+         * predecessor's success can be told by this op's CQE. */
+        io_uring_sqe_set_flags(u->link_open_sqe, IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS);
+        u->link_open->skip_success = true;
+        op->skipped_prev = u->link_open;
+        u->link_open = NULL;
+    }
+    bool rw = op->kind == RING_OP_READV || op->kind == RING_OP_WRITEV;
+    if (u->cqe_skip && rw && (op->flags & RING_F_LINK) != 0) {
+        u->link_open = op;
+        u->link_open_sqe = sqe;
+    }
 }
 
 int ring_uring_flush(struct ring *ring)
 {
     struct io_uring *uring = &ring->uring->uring;
+    ring->uring->link_open = NULL; /* a chain split by a submit keeps every CQE */
+    ring->uring->chain_tail = NULL;
     while (io_uring_sq_ready(uring) > 0) {
         int n = io_uring_submit(uring);
         if (n == -EINTR) {
@@ -210,6 +245,16 @@ int ring_uring_flush(struct ring *ring)
     return 0;
 }
 
+/* Delivers a linked predecessor whose success CQE the kernel skipped. */
+static void deliver_skipped(struct ring *ring, struct ring_op *op)
+{
+    if (op->skipped_prev != NULL) {
+        deliver_skipped(ring, op->skipped_prev);
+    }
+    op->res = (int)op->arg.rw.bytes; /* skipped only on success: the whole transfer */
+    ring_list_push(&ring->ready, op);
+}
+
 void ring_uring_harvest(struct ring *ring)
 {
     struct io_uring *uring = &ring->uring->uring;
@@ -222,7 +267,18 @@ void ring_uring_harvest(struct ring *ring)
         /* Every SQE we prepare carries its op. */
         SL_ASSERT(op != NULL);
         op->res = cqe->res;
+        if (op->skipped_prev != NULL && op->res != -ECANCELED) {
+            deliver_skipped(ring, op->skipped_prev); /* in chain order, before op */
+        }
         ring_list_push(&ring->ready, op);
+        if (op->skip_success) {
+            /* Its success would have posted nothing: it failed, and the kernel
+             * posts nothing for the rest of its chain either. */
+            for (struct ring_op *next = op->chain_next; next != NULL; next = next->chain_next) {
+                next->res = -ECANCELED;
+                ring_list_push(&ring->ready, next);
+            }
+        }
         seen++;
     }
     io_uring_cq_advance(uring, seen);

@@ -340,6 +340,37 @@ static void test_ring_link_failure_cancels_rest(void **state)
     close(fd);
 }
 
+/* A chain that fails in its middle: what ran before succeeded, what follows
+ * is cancelled, each callback exactly once and in chain order (io_uring skips
+ * the CQEs of successful and cancelled linked ops; the ring stands in). */
+static void test_ring_link_middle_failure(void **state)
+{
+    struct fixture *fx = *state;
+    int fd = open_file(fx, "middle", O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t buf[512];
+    fill_pattern(buf, sizeof(buf), 7);
+    struct iovec v = {buf, sizeof(buf)};
+    struct call c[4];
+    calls_init(c, 4, fx);
+    struct ring *r = fx->ring;
+    assert_int_equal(SUBMIT(fx, ring_writev(r, fd, &v, 1, 0, RING_F_LINK, call_cb, &c[0])), 0);
+    assert_int_equal(SUBMIT(fx, ring_writev(r, -1, &v, 1, 512, RING_F_LINK, call_cb, &c[1])), 0);
+    assert_int_equal(SUBMIT(fx, ring_writev(r, fd, &v, 1, 1024, RING_F_LINK, call_cb, &c[2])), 0);
+    assert_int_equal(SUBMIT(fx, ring_fdatasync(r, fd, 0, call_cb, &c[3])), 0);
+    run(fx);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(c[i].fired, 1);
+    }
+    assert_int_equal(c[0].res, 512);
+    assert_int_equal(c[1].res, -EBADF);
+    assert_int_equal(c[2].res, -ECANCELED);
+    assert_int_equal(c[3].res, -ECANCELED);
+    assert_true(c[0].seq < c[1].seq && c[1].seq < c[2].seq && c[2].seq < c[3].seq);
+    assert_int_equal(ring_in_flight(r), 0);
+    close(fd);
+}
+
 static void test_ring_file_operations(void **state)
 {
     struct fixture *fx = *state;
@@ -1115,6 +1146,7 @@ static void test_ring_fault_plan_refuses_success_codes(void **state)
                                         fixture_teardown),                                         \
         cmocka_unit_test_setup_teardown(test_ring_link_failure_cancels_rest, setup,                \
                                         fixture_teardown),                                         \
+        cmocka_unit_test_setup_teardown(test_ring_link_middle_failure, setup, fixture_teardown),   \
         cmocka_unit_test_setup_teardown(test_ring_file_operations, setup, fixture_teardown),       \
         cmocka_unit_test_setup_teardown(test_ring_enobufs_when_full, setup, fixture_teardown),     \
         cmocka_unit_test_setup_teardown(test_ring_refuses_bad_arguments, setup, fixture_teardown), \
