@@ -5,7 +5,8 @@
 #   make test       unit tests, then integration and crash tests
 #   make asan/ubsan the same tests under AddressSanitizer / UBSan (build/asan, build/ubsan)
 #   make bench      storage benchmark beside fio (bench/results/)
-#   make fuzz       libFuzzer targets (clang)
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
+#   make gen-codec  regenerate proto/kmsg_gen.[ch] from Kafka's schemas
 #   make deps       install missing Debian packages
 
 CC       ?= cc
@@ -32,7 +33,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/%)
 
 .SECONDARY:
-.PHONY: all run test unit integration bench bench-quick fuzz asan ubsan deps clean format check-format
+.PHONY: all run test bench bench-quick fuzz gen-codec asan ubsan deps clean format check-format
 all: $(O)/libsluice-core.a $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 $(O)/obj/%.o: %.c
@@ -76,13 +77,24 @@ run: deps
 	@echo "the storage engine it stands on is built and tested: try 'make test' or 'make bench'."
 
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_FLAGS := -std=gnu17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -I. -D_GNU_SOURCE
+FUZZ_LIB   := common/crc32c.c common/varint.c common/buf.c common/log.c proto/batch.c \
+              proto/kmsg.c proto/kmsg_gen.c
+FUZZ_TARGETS := batch request
 fuzz:
-	@mkdir -p build/fuzz/corpus-batch
-	clang -std=gnu17 $(FUZZ_FLAGS) -I. -D_GNU_SOURCE $(filter-out -MMD -MP,$(CPPFLAGS)) \
-	    tests/fuzz/fuzz_batch.c common/crc32c.c common/varint.c common/buf.c common/log.c \
-	    proto/batch.c -o build/fuzz/fuzz_batch
-	build/fuzz/fuzz_batch -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-batch
+	@mkdir -p build/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	    clang $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIB) -o build/fuzz/fuzz_$$t || exit 1; \
+	    mkdir -p build/fuzz/corpus-$$t; \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        build/fuzz/corpus-$$t || exit 1; \
+	done
+
+# The codec tables are generated from Kafka's message schemas and committed.
+SCHEMAS ?= ../shared/kafka-messages
+gen-codec:
+	python3 scripts/gen-codec.py $(SCHEMAS)
 
 deps:
 	scripts/deps
