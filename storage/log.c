@@ -145,6 +145,7 @@ struct log {
     int64_t flush_next;
     int64_t flush_max_ts;
     uint64_t flush_write_bytes;
+    bool flush_synced; /* the write in flight is linked to an fdatasync */
     struct iovec iov[FLUSH_IOV_MAX];
     uint8_t *index_buf;      /* encoded index entries in flight (checkpoint, seal) */
     uint8_t *checkpoint_buf; /* CHECKPOINT_BYTES, aligned for any fd */
@@ -160,7 +161,8 @@ struct log {
     int64_t last_retention_ms;
     ev_prepare prepare;
     ev_timer timer;
-    unsigned reads; /* reads in flight */
+    unsigned reads;   /* reads in flight */
+    unsigned unlinks; /* retention's unlinks in flight: their callbacks use the log */
 };
 
 static void flush_kick(struct log *log);
@@ -237,8 +239,10 @@ struct log_shard *log_shard_new(struct ev_loop *loop, struct ring *ring,
         *err = -ENOMEM;
         goto err;
     }
-    if (count < 2) {
-        *err = -EINVAL; /* at least a tail buffer and a next one */
+    if (count < 2 || ring_space(ring) < 8) {
+        /* At least a tail buffer and a next one; a ring with room for a whole
+         * seal or checkpoint step (six operations) beside other work. */
+        *err = -EINVAL;
         goto err;
     }
     shard->loop = loop;
@@ -468,22 +472,30 @@ static uint32_t index_max_entries(const struct log_config *config, uint64_t size
 static void on_unlinked(void *opaque, int res)
 {
     struct log *log = opaque;
+    log->unlinks--;
     if (res < 0 && res != -ENOENT) {
         LOG_WARN("storage", "segment file not removed dir=%s err=%s", log->dir, strerror(-res));
     }
 }
 
-/* Drops a segment that left the log: memory now, files through the ring, the
- * structure once no read uses it. */
-static void segment_retire(struct log *log, struct segment *seg)
+/*
+ * Drops a segment that left the log: memory now, the structure once no read
+ * uses it, the files through the ring, or at once when `now` (a rollback: the
+ * next roll reuses the same base offset, and a late unlink would delete the
+ * new segment's files).
+ */
+static void segment_retire(struct log *log, struct segment *seg, bool now)
 {
     static const char *const exts[] = {"log", "index", "timeindex"};
     segment_release_chunks(log->shard, seg);
     for (size_t i = 0; i < SL_ARRAY_LEN(exts); i++) {
         char name[SEGMENT_NAME_BYTES];
         segment_name(name, seg->base_offset, exts[i]);
-        if (ring_unlinkat(log->shard->ring, log->dirfd, name, 0, 0, on_unlinked, log) != 0) {
-            unlinkat(log->dirfd, name, 0); /* ring full: this rare path may block */
+        if (!now &&
+            ring_unlinkat(log->shard->ring, log->dirfd, name, 0, 0, on_unlinked, log) == 0) {
+            log->unlinks++;
+        } else {
+            unlinkat(log->dirfd, name, 0); /* rare paths: rollback, or the ring is full */
         }
     }
     seg->doomed = true;
@@ -559,7 +571,7 @@ static void log_rollback(struct log *log, int err)
     }
     struct segment *seg = log->segs[keep - 1];
     while (log->nsegs > keep) {
-        segment_retire(log, log->segs[--log->nsegs]);
+        segment_retire(log, log->segs[--log->nsegs], true);
     }
     seg->size = seg->written;
     seg->next_offset = seg->written_next_offset;
@@ -620,6 +632,9 @@ static int log_roll(struct log *log)
     /* Creating the files is synchronous: once per segment, a few metadata
      * operations, cheaper than the state machine to do them in the ring. */
     int err = segment_open_active(seg, log->dirfd, log->config.io == STORAGE_IO_DIRECT);
+    if (err == 0 && fsync(log->dirfd) != 0) {
+        err = -errno; /* the new files' names must survive a power loss */
+    }
     if (err == 0) {
         err = segments_push(log, seg);
     }
@@ -843,14 +858,14 @@ static void on_written(void *opaque, int res)
         return;
     }
     if (err != 0) {
-        log_fail(log, err, log->config.flush_policy == FLUSH_ALWAYS ? "write+fdatasync" : "write");
+        log_fail(log, err, log->flush_synced ? "write+fdatasync" : "write");
         return;
     }
     SL_ASSERT(log->flush_next >= log->durable_offset); /* acknowledged offsets only grow */
     seg->written = log->flush_size;
     seg->written_next_offset = log->flush_next;
     seg->written_max_timestamp = log->flush_max_ts;
-    if (log->config.flush_policy == FLUSH_ALWAYS) {
+    if (log->flush_synced) {
         seg->flushed = log->flush_size;
         log->flushed_offset = log->flush_next;
     }
@@ -909,6 +924,7 @@ static void start_write(struct log *log, struct segment *seg)
     log->flush_next = seg->next_offset;
     log->flush_max_ts = seg->max_timestamp;
     log->flush_write_bytes = end - from;
+    log->flush_synced = sync;
     int err = ring_writev(log->shard->ring, seg->write_fd, log->iov, n, (off_t)from,
                           sync ? RING_F_LINK : 0, on_writev, log);
     SL_ASSERT(err == 0); /* space was checked above */
@@ -961,9 +977,10 @@ static unsigned queue_index_writes(struct log *log, struct segment *seg, ring_cb
     free(log->index_buf);
     log->index_buf =
         malloc((size_t)on * OFFSET_INDEX_ENTRY_BYTES + (size_t)tn * TIME_INDEX_ENTRY_BYTES + 1);
-    if (log->index_buf == NULL || ring_space(log->shard->ring) < 4) {
+    if (log->index_buf == NULL) {
         return 0;
     }
+    SL_ASSERT(ring_space(log->shard->ring) >= 4); /* callers reserve the slots */
     unsigned ops = 0;
     uint8_t *p = log->index_buf;
     size_t olen = offset_index_encode(&seg->oidx, seg->index_persisted, p);
@@ -1033,13 +1050,21 @@ static void on_seal_truncated(void *opaque, int res)
         log_fail(log, err, "segment trim");
         return;
     }
+    /* Four index operations and the segment's sync: all the slots, or none
+     * (a step must never be left with operations in flight). */
+    if (ring_space(log->shard->ring) < 5) {
+        arm(log); /* the kick starts the seal over; ftruncate again is harmless */
+        return;
+    }
     step_begin(log, STEP_SEAL_SYNC, seg);
     unsigned ops = queue_index_writes(log, seg, on_sealed);
-    if (ops == 0 || ring_fdatasync(log->shard->ring, seg->write_fd, 0, on_sealed, log) != 0) {
-        log->step = STEP_IDLE; /* no room: the kick starts the seal over */
+    if (ops == 0) {
+        log->step = STEP_IDLE;
         arm(log);
         return;
     }
+    int err_sync = ring_fdatasync(log->shard->ring, seg->write_fd, 0, on_sealed, log);
+    SL_ASSERT(err_sync == 0); /* space was checked above */
     log->step_ops = ops + 1;
 }
 
@@ -1327,22 +1352,29 @@ static int read_step(struct log_read *req)
         if (fill >= seg->size || (req->found && req->kept >= req->max_bytes)) {
             break;
         }
-        size_t want = 64u << 10;
+        /* need: what completes the batch (or the header) in hand; want: a
+         * larger read that saves round trips, when out has room for it. */
+        size_t need = BATCH_HEADER_BYTES - SL_MIN(req->window, (size_t)BATCH_HEADER_BYTES);
         if (req->window >= BATCH_LOG_OVERHEAD) {
             const uint8_t *w = req->out->data + req->out_start + req->kept;
             size_t total = BATCH_LOG_OVERHEAD + be32_get(w + BATCH_OFF_LENGTH);
-            want = SL_MAX(want, total - req->window);
+            need = SL_MAX(need, total - SL_MIN(total, req->window));
         }
-        if (req->found && req->max_bytes > req->kept) {
+        size_t want = SL_MAX(need, (size_t)(64u << 10));
+        if (req->found && req->max_bytes > req->kept + req->window) {
             want = SL_MAX(want, req->max_bytes - req->kept - req->window);
         }
         want = (size_t)SL_MIN((uint64_t)want, seg->size - fill);
+        need = (size_t)SL_MIN((uint64_t)need, seg->size - fill);
         if (buf_reserve(req->out, want) != 0) {
-            if (req->kept > 0) {
-                break;
+            want = need;
+            if (need == 0 || buf_reserve(req->out, need) != 0) {
+                if (req->kept > 0) {
+                    break;
+                }
+                req->out->len = req->out_start;
+                return -ENOBUFS;
             }
-            req->out->len = req->out_start;
-            return -ENOBUFS;
         }
         uint64_t mem = segment_mem_start(seg);
         if (fill >= mem) {
@@ -1539,7 +1571,7 @@ int log_enforce_retention(struct log *log, int64_t now_ms)
                  "segment deleted by retention dir=%s base=%" PRId64 " bytes=%" PRIu64 " reason=%s",
                  log->dir, seg->base_offset, seg->size,
                  by_bytes ? "retention.bytes" : "retention.ms");
-        segment_retire(log, seg);
+        segment_retire(log, seg, false);
         removed++;
     }
     return removed;
@@ -1596,29 +1628,43 @@ const struct log_config *log_config_of(const struct log *log)
     return &log->config;
 }
 
-void log_set_config(struct log *log, const struct log_config *config)
+/*
+ * Refuses settings the log cannot honour: sizes the 32-bit positions cannot
+ * address, zero intervals, and a largest batch the shard's buffers could
+ * never hold (appends of it would be refused as "retriable" forever).
+ */
+static int config_check(const struct log_shard *shard, const struct log_config *c)
 {
+    size_t buffer = pool_buffer_bytes(shard->pool);
+    uint64_t batch_room = (uint64_t)SL_MIN(FLUSH_IOV_MAX - 2, pool_count(shard->pool) / 2) * buffer;
+    if (c->segment_bytes < 4096 || c->segment_bytes > SEGMENT_BYTES_MAX ||
+        c->index_interval_bytes == 0 || c->pending_appends_max == 0 ||
+        c->max_message_bytes < BATCH_HEADER_BYTES || c->max_message_bytes > batch_room ||
+        c->flush_interval_ms <= 0 || c->checkpoint_interval_ms <= 0 || c->checkpoint_bytes == 0 ||
+        c->retention_check_interval_ms <= 0 || c->segment_ms <= 0) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int log_set_config(struct log *log, const struct log_config *config)
+{
+    int err = config_check(log->shard, config);
+    if (err != 0) {
+        return err;
+    }
     /* The storage mode and the pending bound are fixed for the log's life. */
     enum storage_io io = log->config.io;
     uint32_t pending_max = log->config.pending_appends_max;
     log->config = *config;
     log->config.io = io;
     log->config.pending_appends_max = pending_max;
+    timer_stop(log); /* its period follows flush.interval.ms and the checkpoint */
+    timer_start(log);
+    return 0;
 }
 
 /* ============================================================ open, close */
-
-static int config_check(const struct log_config *c)
-{
-    if (c->segment_bytes < 4096 || c->segment_bytes > SEGMENT_BYTES_MAX ||
-        c->index_interval_bytes == 0 || c->pending_appends_max == 0 ||
-        c->max_message_bytes < BATCH_HEADER_BYTES || c->flush_interval_ms <= 0 ||
-        c->checkpoint_interval_ms <= 0 || c->checkpoint_bytes == 0 ||
-        c->retention_check_interval_ms <= 0 || c->segment_ms <= 0) {
-        return -EINVAL;
-    }
-    return 0;
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -1790,7 +1836,8 @@ static int recover(struct log *log, const int64_t *bases, unsigned n, bool clean
             return err;
         }
         uint64_t file_size = seg->size;
-        seg->oidx.max = seg->tidx.max = index_max_entries(&log->config, file_size);
+        seg->oidx.max = index_max_entries(&log->config, file_size);
+        seg->tidx.max = seg->oidx.max * 2 + 1; /* as segment_alloc */
         bool last = i == n - 1;
         seg->next_offset = last ? seg->base_offset : bases[i + 1];
         if (!last && bases[i] < trust_base) {
@@ -1810,10 +1857,16 @@ static int recover(struct log *log, const int64_t *bases, unsigned n, bool clean
             return err;
         }
         seg->indexes_loaded = true;
+        /* Everything below `known` is on disk for sure: a scan that stops
+         * before it found corruption, whatever stopped it (a bad CRC, zeros, a
+         * short file), and must not cut acknowledged data away. */
+        uint64_t known = bases[i] < trust_base
+                             ? file_size
+                             : (bases[i] == trust_base ? SL_MIN(trust_pos, file_size) : 0);
         /* A rolled segment is whole when its batches run up to the next one's
          * base; zeros after them are preallocation the crash left unsealed. */
-        bool whole = last || (scan.status == 0 && scan.next_offset == bases[i + 1]);
-        if (whole) {
+        bool whole = last ? scan.status == 0 : scan.status == 0 && scan.next_offset == bases[i + 1];
+        if (whole && scan.valid_end >= known) {
             if (!last) {
                 segment_seal_time_index(seg);
                 seg->written = seg->flushed = seg->preallocated = seg->size;
@@ -1826,17 +1879,14 @@ static int recover(struct log *log, const int64_t *bases, unsigned n, bool clean
                     return err;
                 }
             }
-            if (scan.status == 0 || !last) {
-                continue;
-            }
+            continue;
         }
-        bool flushed = bases[i] < trust_base ||
-                       (bases[i] == trust_base && scan.valid_end < SL_MIN(trust_pos, file_size));
-        if (flushed) {
+        if (scan.valid_end < known) {
             LOG_ERROR("storage",
                       "corruption below the flushed point: log needs repair dir=%s segment=%" PRId64
                       " position=%" PRIu64 " why=%s",
-                      log->dir, seg->base_offset, scan.valid_end, scan.why ? scan.why : "short");
+                      log->dir, seg->base_offset, scan.valid_end,
+                      scan.why ? scan.why : "no batch where one was expected");
             log->needs_repair = true;
             seg->written = seg->flushed = seg->preallocated = seg->size;
             seg->sealed = true;
@@ -1873,16 +1923,16 @@ static int activate(struct log *log)
     if (fstat(seg->write_fd, &st) != 0) {
         return -errno;
     }
-    if ((uint64_t)st.st_size != seg->size) {
-        /* Cut what follows the proven end (a torn tail, preallocated zeros), so
-         * that no stale batch past it can ever be read back as valid. */
-        if (ftruncate(seg->write_fd, (off_t)seg->size) != 0) {
-            return -errno;
-        }
-        err = sync_fd(seg->write_fd);
-        if (err != 0) {
-            return err;
-        }
+    /* Cut what follows the proven end (a torn tail, preallocated zeros), so
+     * that no stale batch past it can ever be read back as valid; and sync
+     * even when nothing was cut: bytes past the checkpoint may have been
+     * written but never synced, and from here on they count as flushed. */
+    if ((uint64_t)st.st_size != seg->size && ftruncate(seg->write_fd, (off_t)seg->size) != 0) {
+        return -errno;
+    }
+    err = sync_fd(seg->write_fd);
+    if (err != 0) {
+        return err;
     }
     if (ftruncate(seg->index_fd, 0) != 0 || ftruncate(seg->timeindex_fd, 0) != 0) {
         return -errno; /* rewritten from memory at the next checkpoint */
@@ -1997,7 +2047,7 @@ struct log *log_open(struct log_shard *shard, const char *dir, const struct log_
         *err = -ENOMEM;
         goto err;
     }
-    *err = config_check(config);
+    *err = config_check(shard, config);
     if (*err != 0) {
         goto err;
     }
@@ -2062,7 +2112,7 @@ void log_abandon(struct log *log)
         return;
     }
     /* Operations in flight point at this log: let them land first. */
-    while (log->step != STEP_IDLE || log->reads > 0) {
+    while (log->step != STEP_IDLE || log->reads > 0 || log->unlinks > 0) {
         ring_drain(log->shard->ring);
     }
     log_free(log);
@@ -2109,7 +2159,7 @@ int log_close(struct log *log)
         if (ev_is_active(&log->prepare)) {
             ev_prepare_stop(log->shard->loop, &log->prepare);
         }
-        if (log->step == STEP_IDLE && log->reads == 0 &&
+        if (log->step == STEP_IDLE && log->reads == 0 && log->unlinks == 0 &&
             (log->error != 0 || log->needs_repair || !flush_work_left(log))) {
             break;
         }

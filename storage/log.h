@@ -95,7 +95,9 @@ size_t log_shard_cached_bytes(const struct log_shard *shard);
 /* --------------------------------------------------------- open, close */
 
 /*
- * Opens (creating if needed) the log in dir and recovers it. This does
+ * Opens (creating if needed) the log in dir and recovers it. -EINVAL refuses
+ * a config with zero intervals, segment.bytes outside 4 KiB..2 GiB-1, or a
+ * max.message.bytes larger than the shard's buffers can stage. This does
  * synchronous file I/O (directory listing, recovery scans): call it at
  * start-up or from a thread that may block. On failure returns NULL and sets
  * *err. config is copied.
@@ -130,8 +132,10 @@ int log_error(const struct log *log);
  * reads up to the corruption, refuses appends, and needs repair). */
 bool log_needs_repair(const struct log *log);
 const struct log_config *log_config_of(const struct log *log);
-/* Replaces the topic-level settings (segment, retention, flush) on the fly. */
-void log_set_config(struct log *log, const struct log_config *config);
+/* Replaces the topic-level settings (segment, retention, flush) on the fly;
+ * storage.io and the pending bound stay as opened. -EINVAL refuses settings
+ * the log cannot honour (see log_open), leaving the old ones in force. */
+int log_set_config(struct log *log, const struct log_config *config);
 
 /* ------------------------------------------------------------ append */
 

@@ -76,7 +76,9 @@ struct segment *segment_alloc(int64_t base_offset, uint32_t index_max_entries)
     seg->index_fd = -1;
     seg->timeindex_fd = -1;
     offset_index_init(&seg->oidx, index_max_entries);
-    time_index_init(&seg->tidx, index_max_entries);
+    /* Up to two time entries per index interval (one at the index point, one
+     * when the largest timestamp grows), plus the seal's closing entry. */
+    time_index_init(&seg->tidx, index_max_entries * 2 + 1);
     return seg;
 }
 
@@ -138,6 +140,15 @@ void segment_note_batch(struct segment *seg, const struct batch_header *h, uint6
     SL_ASSERT(h->base_offset == seg->next_offset && pos == seg->size); /* appends in order */
     uint32_t rel = (uint32_t)(h->base_offset - seg->base_offset);
     if (seg->oidx.count == 0 || pos - seg->index_mark >= index_interval_bytes) {
+        /* Recovery may start scanning here, and needs the largest timestamp
+         * of everything before: make sure the time index holds it. */
+        const struct time_index *t = &seg->tidx;
+        uint32_t max_rel = (uint32_t)(seg->max_timestamp_offset - seg->base_offset);
+        if (seg->max_timestamp >= 0 &&
+            (t->count == 0 || (t->entries[t->count - 1].timestamp < seg->max_timestamp &&
+                               t->entries[t->count - 1].relative_offset < max_rel))) {
+            time_index_append(&seg->tidx, seg->max_timestamp, max_rel);
+        }
         if (offset_index_append(&seg->oidx, rel, (uint32_t)pos) == 0) {
             seg->index_mark = pos;
         }

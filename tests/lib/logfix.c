@@ -35,6 +35,10 @@ void logfix_init(struct logfix *f, const char *name, enum ring_backend backend,
     log_config_default(&f->config);
     f->config.segment_bytes = 256u << 10;
     f->config.preallocate_bytes = 64u << 10;
+    /* The largest batch a shard accepts is bounded by half its buffers. */
+    if (f->config.max_message_bytes > shard_memory_bytes / 2) {
+        f->config.max_message_bytes = (uint32_t)(shard_memory_bytes / 2);
+    }
     shard_up(f, backend, shard_memory_bytes);
 }
 
