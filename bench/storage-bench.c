@@ -42,7 +42,7 @@
 /* storage.buffer.bytes for every scenario but open-many. */
 #define BUFFER_BYTES (256u << 10)
 /* The smallest pool we run with: a tail buffer, the next one and slack. */
-#define POOL_BYTES_MIN (4 * BUFFER_BYTES)
+#define POOL_BYTES_MIN (16 * BUFFER_BYTES) /* stages a 1 MiB batch, the default largest */
 /* Pool of a reopened log: reads go through the ring, so it only holds a tail. */
 #define REOPEN_POOL_BYTES (64u << 20)
 /* read: batches of the log under test, and the fetch size (Kafka's default
@@ -904,7 +904,8 @@ static int many_create(const struct opts *o)
         log_config_default(&config);
         config.segment_bytes = MANY_SEGMENT_BYTES;
         config.preallocate_bytes = MANY_SEGMENT_BYTES;
-        config.flush_policy = FLUSH_NEVER; /* sealing a segment still syncs it */
+        config.max_message_bytes = MANY_SEGMENT_BYTES; /* what 4 KiB buffers can stage */
+        config.flush_policy = FLUSH_NEVER;             /* sealing a segment still syncs it */
         struct bench b;
         int64_t end = 0;
         int err = bench_up(&b, MANY_POOL_BYTES, MANY_BUFFER_BYTES);
@@ -943,6 +944,7 @@ static int cmd_open_many(const struct opts *o)
     struct log_config config;
     log_config_default(&config);
     config.segment_bytes = MANY_SEGMENT_BYTES;
+    config.max_message_bytes = MANY_SEGMENT_BYTES;
     struct bench b;
     err = bench_up(&b, MANY_POOL_BYTES, MANY_BUFFER_BYTES);
     if (err != 0) {
