@@ -1296,8 +1296,16 @@ static void copy_out(const struct segment *seg, uint64_t pos, uint8_t *dst, size
 static void segment_unref(struct segment *seg)
 {
     SL_ASSERT(seg->reads > 0);
-    if (--seg->reads == 0 && seg->doomed) {
+    if (--seg->reads > 0) {
+        return;
+    }
+    if (seg->doomed) {
         segment_free(seg);
+    } else if (seg->sealed && seg->read_fd >= 0) {
+        /* Old segments are read rarely: an open per read beats one fd per
+         * segment ever read (a log can have tens of thousands). */
+        close(seg->read_fd);
+        seg->read_fd = -1;
     }
 }
 
@@ -1554,7 +1562,11 @@ int log_enforce_retention(struct log *log, int64_t now_ms)
 {
     int removed = 0;
     uint64_t total = log_size_bytes(log);
-    while (log->nsegs > 1 && log->segs[0]->sealed) {
+    /* Only sealed segments that the recovery checkpoint has moved past go:
+     * recovery trusts what lies below the checkpoint's segment, and needs
+     * that segment to exist. */
+    while (log->nsegs > 1 && log->segs[0]->sealed &&
+           log->segs[1]->base_offset <= log->checkpoint_base) {
         struct segment *seg = log->segs[0];
         bool by_bytes = log->config.retention_bytes >= 0 &&
                         total - seg->size >= (uint64_t)log->config.retention_bytes;

@@ -808,6 +808,15 @@ static void test_log_enospc_then_resume(void **state)
     logfix_deinit(&f);
 }
 
+static int count_fds(void)
+{
+    int n = 0;
+    for (int fd = 0; fd < 4096; fd++) {
+        n += fcntl(fd, F_GETFD) != -1;
+    }
+    return n;
+}
+
 /* Opening a log of many segments reads little per segment. */
 static void test_log_open_many_segments(void **state)
 {
@@ -823,7 +832,10 @@ static void test_log_open_many_segments(void **state)
     log = logfix_open(&f);
     assert_non_null(log);
     assert_int_equal(log_end_offset(log), 600);
+    int fds_before = count_fds();
     assert_int_equal(logfix_verify(&f, log, 1, 1000000, 4000), 600);
+    /* Reading every old segment leaves no file descriptor behind. */
+    assert_true(count_fds() <= fds_before + 2);
     assert_int_equal(log_close(log), 0);
     logfix_deinit(&f);
 }
