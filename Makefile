@@ -31,10 +31,13 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BIN  := $(TOOL_SRC:tests/tools/%.c=$(O)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(O)/%)
+BROKER_SRC := $(wildcard broker/*.c)
+BROKER_OBJ := $(BROKER_SRC:%.c=$(O)/obj/%.o)
+BROKER_LIB_OBJ := $(filter-out $(O)/obj/broker/main.o,$(BROKER_OBJ))
 
 .SECONDARY:
 .PHONY: all run test bench bench-quick fuzz gen-codec asan ubsan deps clean format check-format
-all: $(O)/libsluice-core.a $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
+all: $(O)/libsluice-core.a $(O)/sluiced $(UNIT_BIN) $(TOOL_BIN) $(BENCH_BIN)
 
 $(O)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -44,7 +47,11 @@ $(O)/libsluice-core.a: $(CORE_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/tests/%: $(O)/obj/tests/unit/%.o $(TLIB_OBJ) $(O)/libsluice-core.a
+$(O)/sluiced: $(BROKER_OBJ) $(O)/libsluice-core.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+# Unit tests link the broker's modules too (all but main), for tests of broker/.
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(TLIB_OBJ) $(BROKER_LIB_OBJ) $(O)/libsluice-core.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 
@@ -73,28 +80,7 @@ ubsan:
 
 run: deps
 	$(MAKE) all
-	@echo "make run: the broker (sluiced) is the next milestone and is not built yet;"
-	@echo "the storage engine it stands on is built and tested: try 'make test' or 'make bench'."
-
-FUZZ_SECONDS ?= 60
-FUZZ_FLAGS := -std=gnu17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-              -I. -D_GNU_SOURCE
-FUZZ_LIB   := common/crc32c.c common/varint.c common/buf.c common/log.c proto/batch.c \
-              proto/kmsg.c proto/kmsg_gen.c
-FUZZ_TARGETS := batch request
-fuzz:
-	@mkdir -p build/fuzz
-	for t in $(FUZZ_TARGETS); do \
-	    clang $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIB) -o build/fuzz/fuzz_$$t || exit 1; \
-	    mkdir -p build/fuzz/corpus-$$t; \
-	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	        build/fuzz/corpus-$$t || exit 1; \
-	done
-
-# The codec tables are generated from Kafka's message schemas and committed.
-SCHEMAS ?= ../shared/kafka-messages
-gen-codec:
-	python3 scripts/gen-codec.py $(SCHEMAS)
+	$(O)/sluiced -c config/sluice.conf
 
 deps:
 	scripts/deps

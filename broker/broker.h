@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The broker of one node: what a shard owns (loop, ring, storage, topics,
+ * server) and the request dispatch. The handlers live in one file per API
+ * family and share what this header declares.
+ */
+#ifndef SL_BROKER_BROKER_H
+#define SL_BROKER_BROKER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/config.h"
+#include "broker/server.h"
+#include "broker/topics.h"
+#include "proto/kmsg.h"
+
+struct fetch;
+
+struct broker {
+    struct broker_config config;
+    struct ev_loop *loop;
+    struct ring *ring;
+    struct log_shard *shard;
+    struct topics topics;
+    struct server *server;
+    struct fetch *parked; /* fetches waiting for data (long poll) */
+    unsigned parked_count;
+};
+
+/* One request being handled: its decoded body lives in the arena. */
+struct handling {
+    struct broker *broker;
+    struct request *req;
+    const struct kmsg_api *api;
+    int16_t version;
+    struct karena arena;
+    uint8_t *arena_mem;
+};
+
+/* The server's dispatch callback (opaque = struct broker). */
+void broker_dispatch(void *opaque, struct request *req);
+/* Encodes resp as the response body and completes the request. */
+void handling_respond(struct handling *h, const void *resp);
+/* Allocates from the request's arena (zeroed); NULL when it is exhausted. */
+void *handling_alloc(struct handling *h, size_t n);
+/* The advertised host and port of this node. */
+void broker_endpoint(const struct broker *b, const char **host, int32_t *port);
+
+void handle_api_versions(struct handling *h);
+void handle_metadata(struct handling *h);
+void handle_produce(struct handling *h);
+void handle_fetch(struct handling *h);
+void handle_list_offsets(struct handling *h);
+/* Wakes parked fetches after data became readable. */
+void broker_data_arrived(struct broker *b);
+/* Answers every parked fetch at once (shutdown). */
+void broker_release_fetches(struct broker *b);
+
+/* The version range this broker advertises and serves for an API, or false. */
+bool broker_api_range(int16_t api_key, int16_t *min, int16_t *max);
+
+#endif

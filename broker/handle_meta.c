@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ApiVersions and Metadata: what the broker speaks, and where topics live. */
+#include <string.h>
+
+#include "broker/broker.h"
+#include "common/log.h"
+#include "proto/errors.h"
+
+static struct kstr kstr_of(const char *s)
+{
+    return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
+}
+
+void handle_api_versions(struct handling *h)
+{
+    struct kmsg_api_versions_response resp;
+    kmsg_init(&kmsg_api_versions_response_desc, &resp);
+    int16_t asked = h->req->header.request_api_version;
+    int16_t min;
+    int16_t max;
+    broker_api_range(KMSG_API_API_VERSIONS, &min, &max);
+    resp.error_code = asked > max ? KAFKA_ERR_UNSUPPORTED_VERSION : KAFKA_ERR_NONE;
+    struct kmsg_api_versions_response_api_version *keys =
+        handling_alloc(h, KMSG_API_COUNT * sizeof(*keys));
+    int32_t n = 0;
+    for (int i = 0; keys != NULL && i < KMSG_API_COUNT; i++) {
+        if (broker_api_range(kmsg_apis[i].key, &min, &max)) {
+            keys[n++] = (struct kmsg_api_versions_response_api_version){kmsg_apis[i].key, min, max};
+        }
+    }
+    resp.api_keys = (struct karray){keys, n};
+    handling_respond(h, &resp);
+}
+
+void broker_endpoint(const struct broker *b, const char **host, int32_t *port)
+{
+    const struct conf_listeners *l = b->config.advertised_listeners.count > 0
+                                         ? &b->config.advertised_listeners
+                                         : &b->config.listeners;
+    *host = l->list[0].host[0] != '\0' ? l->list[0].host : "127.0.0.1";
+    *port = l->list[0].port != 0 ? l->list[0].port : (int32_t)server_port(b->server);
+}
+
+static void describe_topic(struct handling *h,
+                           struct kmsg_metadata_response_metadata_response_topic *out,
+                           const struct topic *topic)
+{
+    int32_t node = h->broker->config.node_id;
+    struct kmsg_metadata_response_metadata_response_partition *parts =
+        handling_alloc(h, (size_t)topic->partition_count * sizeof(*parts));
+    int32_t *nodes = handling_alloc(h, sizeof(*nodes));
+    if (parts == NULL || nodes == NULL) {
+        out->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    nodes[0] = node;
+    for (int32_t p = 0; p < topic->partition_count; p++) {
+        kmsg_init(&kmsg_metadata_response_metadata_response_partition_desc, &parts[p]);
+        parts[p].partition_index = p;
+        parts[p].leader_id = node;
+        parts[p].leader_epoch = 0;
+        parts[p].replica_nodes = (struct karray){nodes, 1};
+        parts[p].isr_nodes = (struct karray){nodes, 1};
+        parts[p].offline_replicas = (struct karray){NULL, 0};
+        int err = log_error(topic->partitions[p].log);
+        parts[p].error_code = err != 0 ? KAFKA_ERR_KAFKA_STORAGE_ERROR : KAFKA_ERR_NONE;
+    }
+    out->error_code = KAFKA_ERR_NONE;
+    out->name = kstr_of(topic->name);
+    memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
+    out->partitions = (struct karray){parts, topic->partition_count};
+}
+
+void handle_metadata(struct handling *h)
+{
+    struct broker *b = h->broker;
+    const struct kmsg_metadata_request *rq = h->req->handler_data;
+    struct kmsg_metadata_response resp;
+    kmsg_init(&kmsg_metadata_response_desc, &resp);
+    struct kmsg_metadata_response_metadata_response_broker *me = handling_alloc(h, sizeof(*me));
+    if (me == NULL) {
+        handling_respond(h, &resp);
+        return;
+    }
+    kmsg_init(&kmsg_metadata_response_metadata_response_broker_desc, me);
+    const char *host;
+    broker_endpoint(b, &host, &me->port);
+    me->node_id = b->config.node_id;
+    me->host = kstr_of(host);
+    resp.brokers = (struct karray){me, 1};
+    resp.cluster_id = kstr_of(b->config.cluster_id);
+    resp.controller_id = b->config.node_id;
+
+    /* v0: an empty list means every topic; v1+: null means every topic. */
+    bool all = rq->topics.count < 0 || (h->version == 0 && rq->topics.count == 0);
+    int32_t n = all ? (int32_t)b->topics.count : rq->topics.count;
+    struct kmsg_metadata_response_metadata_response_topic *topics =
+        handling_alloc(h, (size_t)(n > 0 ? n : 1) * sizeof(*topics));
+    if (topics == NULL) {
+        handling_respond(h, &resp);
+        return;
+    }
+    bool create =
+        b->config.auto_create_topics_enable && (h->version < 4 || rq->allow_auto_topic_creation);
+    for (int32_t i = 0; i < n; i++) {
+        kmsg_init(&kmsg_metadata_response_metadata_response_topic_desc, &topics[i]);
+        if (all) {
+            describe_topic(h, &topics[i], b->topics.list[i]);
+            continue;
+        }
+        const struct kmsg_metadata_request_metadata_request_topic *want =
+            &((const struct kmsg_metadata_request_metadata_request_topic *)rq->topics.items)[i];
+        topics[i].name = want->name;
+        if (want->name.len < 0 || !topic_name_valid(want->name.ptr, (size_t)want->name.len)) {
+            topics[i].error_code = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+            continue;
+        }
+        struct topic *topic = topics_find(&b->topics, want->name.ptr, (size_t)want->name.len);
+        if (topic == NULL && create) {
+            int err = topics_create(&b->topics, want->name.ptr, (size_t)want->name.len,
+                                    b->config.num_partitions, &topic);
+            if (err != 0) {
+                LOG_WARN("broker", "auto-create failed topic=%.*s err=%s", want->name.len,
+                         want->name.ptr, strerror(-err));
+            }
+        }
+        if (topic == NULL) {
+            topics[i].error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            continue;
+        }
+        describe_topic(h, &topics[i], topic);
+    }
+    resp.topics = (struct karray){topics, n};
+    handling_respond(h, &resp);
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Produce: every RecordBatch of every partition goes to the partition's log,
+ * which validates and copies it and calls back once it is durable under the
+ * flush policy. The response goes out when every append of the request has
+ * answered (acks=1 and acks=-1 mean the same on one node; acks=0 answers
+ * nothing, but the request is kept until its appends finish, since they
+ * borrow its memory).
+ */
+#include <string.h>
+
+#include "broker/broker.h"
+#include "common/bytes.h"
+#include "common/log.h"
+#include "proto/batch.h"
+#include "proto/errors.h"
+
+struct produce {
+    struct handling *h;
+    struct kmsg_produce_response resp;
+    unsigned pending; /* appends in flight, plus one while the handler runs */
+};
+
+struct produce_part {
+    struct produce *pr;
+    struct kmsg_produce_response_partition_produce_response *out;
+};
+
+static void produce_finish(struct produce *pr)
+{
+    if (--pr->pending > 0) {
+        return;
+    }
+    struct handling *h = pr->h;
+    const struct kmsg_produce_request *rq = h->req->handler_data;
+    h->req->no_response = rq->acks == 0;
+    broker_data_arrived(h->broker);
+    handling_respond(h, &pr->resp);
+}
+
+static void appended(void *opaque, int status, int64_t base_offset)
+{
+    (void)base_offset;
+    struct produce_part *part = opaque;
+    if (status != 0 && part->out->error_code == KAFKA_ERR_NONE) {
+        part->out->error_code = (int16_t)kafka_error_from_errno(status);
+        part->out->base_offset = -1;
+    }
+    produce_finish(part->pr);
+}
+
+/* Appends each batch of one partition's records. */
+static void produce_partition(struct produce *pr, struct topic *topic,
+                              const struct kmsg_produce_request_partition_produce_data *in,
+                              struct kmsg_produce_response_partition_produce_response *out)
+{
+    struct handling *h = pr->h;
+    out->index = in->index;
+    out->base_offset = -1;
+    if (h->version < 3) {
+        out->error_code = KAFKA_ERR_UNSUPPORTED_VERSION; /* no RecordBatch v2 before v3 */
+        return;
+    }
+    if (topic == NULL || in->index < 0 || in->index >= topic->partition_count) {
+        out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    struct log *log = topic->partitions[in->index].log;
+    out->log_start_offset = log_start_offset(log);
+    const uint8_t *p = in->records.ptr;
+    size_t left = in->records.len > 0 ? (size_t)in->records.len : 0;
+    if (left == 0) {
+        out->error_code = KAFKA_ERR_CORRUPT_MESSAGE; /* nothing to append */
+        return;
+    }
+    struct produce_part *part = handling_alloc(h, sizeof(*part));
+    if (part == NULL) {
+        out->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    *part = (struct produce_part){pr, out};
+    while (left > 0) {
+        size_t total = left >= BATCH_LOG_OVERHEAD
+                           ? BATCH_LOG_OVERHEAD + (size_t)be32_get(p + BATCH_OFF_LENGTH)
+                           : left;
+        if (total > left || total < BATCH_HEADER_BYTES) {
+            total = left; /* log_append refuses it with the reason */
+        }
+        int64_t base = -1;
+        int err = log_append(log, p, total, 0, appended, part, &base);
+        if (err != 0) {
+            /* Earlier batches of this partition may be in flight: they keep
+             * their offsets, the response reports the first error. */
+            if (out->error_code == KAFKA_ERR_NONE) {
+                out->error_code = (int16_t)kafka_error_from_errno(err);
+                out->base_offset = -1;
+            }
+            LOG_DEBUG("broker", "append refused topic=%s partition=%d err=%d", topic->name,
+                      in->index, err);
+            return;
+        }
+        if (out->base_offset < 0 && out->error_code == KAFKA_ERR_NONE) {
+            out->base_offset = base;
+        }
+        pr->pending++;
+        p += total;
+        left -= total;
+    }
+}
+
+void handle_produce(struct handling *h)
+{
+    struct broker *b = h->broker;
+    const struct kmsg_produce_request *rq = h->req->handler_data;
+    struct produce *pr = handling_alloc(h, sizeof(*pr));
+    int32_t nt = rq->topic_data.count > 0 ? rq->topic_data.count : 0;
+    struct kmsg_produce_response_topic_produce_response *topics =
+        pr != NULL ? handling_alloc(h, (size_t)(nt > 0 ? nt : 1) * sizeof(*topics)) : NULL;
+    if (pr == NULL || topics == NULL) {
+        LOG_ERROR("broker", "produce response does not fit its arena peer=%s",
+                  conn_peer(h->req->conn));
+        server_close_after(h->req);
+        return;
+    }
+    pr->h = h;
+    pr->pending = 1;
+    kmsg_init(&kmsg_produce_response_desc, &pr->resp);
+    pr->resp.responses = (struct karray){topics, nt};
+    const struct kmsg_produce_request_topic_produce_data *in = rq->topic_data.items;
+    for (int32_t t = 0; t < nt; t++) {
+        kmsg_init(&kmsg_produce_response_topic_produce_response_desc, &topics[t]);
+        topics[t].name = in[t].name;
+        struct topic *topic = NULL;
+        if (in[t].name.len > 0) {
+            topic = topics_find(&b->topics, in[t].name.ptr, (size_t)in[t].name.len);
+            if (topic == NULL && b->config.auto_create_topics_enable &&
+                topic_name_valid(in[t].name.ptr, (size_t)in[t].name.len)) {
+                topics_create(&b->topics, in[t].name.ptr, (size_t)in[t].name.len,
+                              b->config.num_partitions, &topic);
+            }
+        }
+        int32_t np = in[t].partition_data.count > 0 ? in[t].partition_data.count : 0;
+        struct kmsg_produce_response_partition_produce_response *parts =
+            handling_alloc(h, (size_t)(np > 0 ? np : 1) * sizeof(*parts));
+        if (parts == NULL) {
+            np = 0;
+        }
+        topics[t].partition_responses = (struct karray){parts, np};
+        const struct kmsg_produce_request_partition_produce_data *pin = in[t].partition_data.items;
+        for (int32_t p = 0; p < np; p++) {
+            kmsg_init(&kmsg_produce_response_partition_produce_response_desc, &parts[p]);
+            parts[p].record_errors = (struct karray){NULL, 0};
+            produce_partition(pr, topic, &pin[p], &parts[p]);
+        }
+    }
+    produce_finish(pr);
+}

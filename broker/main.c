@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sluiced: the broker daemon. Reads its configuration, opens the partitions
+ * under log.dirs, serves the Kafka protocol on the first listener, and on
+ * SIGTERM or SIGINT stops accepting, finishes what is in flight, flushes
+ * every partition, writes their clean-shutdown markers and exits 0.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "common/log.h"
+
+#define OVERRIDES_MAX 256
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sluiced [-c FILE] [--set key=value]... [--print-config]\n"
+                 "  -c FILE          configuration file (key = value lines)\n"
+                 "  --set key=value  override one key (after the file; repeatable)\n"
+                 "  --print-config   print every key with its effective value and exit\n"
+                 "exit codes: 0 clean shutdown, 1 runtime failure, 2 bad usage or config\n");
+}
+
+struct shutdown {
+    struct broker *b;
+    ev_signal sigterm;
+    ev_signal sigint;
+    ev_check check;
+    bool stopping;
+};
+
+static void on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+    (void)revents;
+    struct shutdown *s = (struct shutdown *)((char *)w - offsetof(struct shutdown, check));
+    if (s->stopping && server_stopped(s->b->server)) {
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct shutdown *s = w->data;
+    if (s->stopping) {
+        return;
+    }
+    LOG_INFO("sluiced", "shutting down signal=%d", w->signum);
+    s->stopping = true;
+    server_stop(s->b->server);
+    broker_release_fetches(s->b);
+}
+
+static int start(struct broker *b)
+{
+    int err = 0;
+    struct ring_config rc;
+    broker_ring_config(&b->config, &rc);
+    b->ring = ring_new(b->loop, &rc, &err);
+    if (b->ring == NULL) {
+        LOG_ERROR("sluiced", "ring setup failed err=%s", strerror(-err));
+        return err;
+    }
+    struct log_shard_config sc;
+    broker_shard_config(&b->config, &sc);
+    b->shard = log_shard_new(b->loop, b->ring, &sc, &err);
+    if (b->shard == NULL) {
+        LOG_ERROR("sluiced",
+                  "storage setup failed err=%s (storage.buffer.bytes, "
+                  "storage.memory.bytes, storage.ring.entries)",
+                  strerror(-err));
+        return err;
+    }
+    struct log_config lc;
+    broker_log_config(&b->config, &lc);
+    err = topics_init(&b->topics, b->shard, b->config.log_dirs, &lc);
+    if (err != 0) {
+        LOG_ERROR("sluiced", "cannot open the partitions dir=%s err=%s", b->config.log_dirs,
+                  strerror(-err));
+        return err;
+    }
+    const struct conf_listener *l = &b->config.listeners.list[0];
+    struct server_config svc = {
+        .host = l->host,
+        .port = l->port,
+        .max_connections = (uint32_t)b->config.max_connections,
+        .request_max_bytes = (uint32_t)b->config.socket_request_max_bytes,
+        .in_flight_max = (uint32_t)b->config.connection_requests_max,
+        .response_queue_max_bytes = (uint32_t)b->config.connection_response_queue_bytes,
+    };
+    b->server = server_new(b->loop, &svc, broker_dispatch, b, &err);
+    if (b->server == NULL) {
+        LOG_ERROR("sluiced", "cannot listen host=%s port=%u err=%s", l->host, l->port,
+                  strerror(-err));
+        return err;
+    }
+    LOG_INFO("sluiced", "started node=%d listener=%s://%s:%u log.dirs=%s ring=%s topics=%u",
+             b->config.node_id, l->name, l->host[0] ? l->host : "0.0.0.0", server_port(b->server),
+             b->config.log_dirs, ring_backend_name(ring_backend_of(b->ring)), b->topics.count);
+    return 0;
+}
+
+static int stop(struct broker *b)
+{
+    int err = 0;
+    if (b->shard != NULL) {
+        err = topics_deinit(&b->topics); /* flush, checkpoint, clean-shutdown markers */
+    }
+    server_free(b->server);
+    log_shard_free(b->shard);
+    ring_free(b->ring);
+    return err;
+}
+
+int main(int argc, char **argv)
+{
+    static struct broker b;
+    const char *path = NULL;
+    const char *overrides[OVERRIDES_MAX] = {0};
+    size_t noverrides = 0;
+    bool print = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc && noverrides < OVERRIDES_MAX) {
+            overrides[noverrides++] = argv[++i];
+        } else if (strcmp(argv[i], "--print-config") == 0) {
+            print = true;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    char errstr[512];
+    if (broker_config_load(&b.config, path, overrides, noverrides, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "sluiced: %s\n", errstr);
+        return 2;
+    }
+    if (print) {
+        conf_dump(broker_config_keys, broker_config_key_count, &b.config, stdout);
+        return 0;
+    }
+    if (b.config.listeners.count == 0) {
+        fprintf(stderr, "sluiced: config: listeners is empty; allowed NAME://HOST:PORT\n");
+        return 2;
+    }
+    slog_set_level((enum slog_level)b.config.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    b.loop = ev_default_loop(EVFLAG_AUTO);
+    int err = start(&b);
+    if (err == 0) {
+        static struct shutdown s;
+        s.b = &b;
+        ev_signal_init(&s.sigterm, on_signal, SIGTERM);
+        ev_signal_init(&s.sigint, on_signal, SIGINT);
+        s.sigterm.data = s.sigint.data = &s;
+        ev_signal_start(b.loop, &s.sigterm);
+        ev_signal_start(b.loop, &s.sigint);
+        ev_check_init(&s.check, on_check);
+        ev_check_start(b.loop, &s.check);
+        ev_run(b.loop, 0);
+    }
+    int stop_err = stop(&b);
+    if (err == 0 && stop_err == 0) {
+        LOG_INFO("sluiced", "stopped cleanly");
+        return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The shard's table of topics and their partitions, each partition one
+ * storage log in <log.dirs>/<topic>-<partition>/. For now the table is
+ * rebuilt at start from those directories; the __cluster_metadata log will
+ * become its source of truth.
+ */
+#ifndef SL_BROKER_TOPICS_H
+#define SL_BROKER_TOPICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/log.h"
+
+#define TOPIC_NAME_MAX 249
+#define TOPICS_MAX     100000
+
+struct partition {
+    int32_t index;
+    struct log *log;
+};
+
+struct topic {
+    char name[TOPIC_NAME_MAX + 1];
+    uint8_t id[16];
+    int32_t partition_count;
+    struct partition *partitions;
+};
+
+struct topics {
+    struct log_shard *shard;
+    struct log_config config;
+    char dir[1024];
+    struct topic **list;
+    unsigned count;
+    unsigned cap;
+};
+
+/* Opens every partition found under dir. */
+int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
+                const struct log_config *config);
+/* Closes every log cleanly; returns the first error. */
+int topics_deinit(struct topics *t);
+struct topic *topics_find(const struct topics *t, const char *name, size_t len);
+/* Kafka's rules: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
+bool topic_name_valid(const char *name, size_t len);
+/* Creates a topic (its partition directories and logs). -EEXIST, -EINVAL
+ * (name or count), -ENOSPC (table full) or the storage's error. */
+int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
+                  struct topic **out);
+
+#endif
