@@ -634,20 +634,37 @@ int ring_ftruncate(struct ring *ring, int fd, off_t len, unsigned flags, ring_cb
     return 0;
 }
 
+/* Begins an op that names files: the paths are copied (the caller may reuse
+ * its buffers at once). path2 may be NULL. NULL and *rc on failure. */
+static struct ring_op *begin_with_paths(struct ring *ring, enum ring_op_kind kind, unsigned flags,
+                                        ring_cb *cb, void *opaque, int dirfd, const char *path,
+                                        const char *path2, int *rc)
+{
+    struct ring_op *op = ring_op_begin(ring, kind, flags, cb, opaque, rc);
+    if (op == NULL) {
+        return NULL;
+    }
+    *rc = ring_copy_path(op->path, path);
+    if (*rc == 0 && path2 != NULL) {
+        *rc = ring_copy_path(op->path2, path2);
+    }
+    if (*rc < 0) {
+        ring_op_release(ring, op);
+        return NULL;
+    }
+    op->fd = dirfd;
+    return op;
+}
+
 int ring_openat(struct ring *ring, int dirfd, const char *path, int open_flags, mode_t mode,
                 unsigned flags, ring_cb *cb, void *opaque)
 {
     int rc;
-    struct ring_op *op = ring_op_begin(ring, RING_OP_OPENAT, flags, cb, opaque, &rc);
+    struct ring_op *op =
+        begin_with_paths(ring, RING_OP_OPENAT, flags, cb, opaque, dirfd, path, NULL, &rc);
     if (op == NULL) {
         return rc;
     }
-    rc = ring_copy_path(op->path, path);
-    if (rc < 0) {
-        ring_op_release(ring, op);
-        return rc;
-    }
-    op->fd = dirfd;
     op->arg.openat.flags = open_flags;
     op->arg.openat.mode = mode;
     ring_op_commit(ring, op);
@@ -658,16 +675,11 @@ int ring_unlinkat(struct ring *ring, int dirfd, const char *path, int unlink_fla
                   ring_cb *cb, void *opaque)
 {
     int rc;
-    struct ring_op *op = ring_op_begin(ring, RING_OP_UNLINKAT, flags, cb, opaque, &rc);
+    struct ring_op *op =
+        begin_with_paths(ring, RING_OP_UNLINKAT, flags, cb, opaque, dirfd, path, NULL, &rc);
     if (op == NULL) {
         return rc;
     }
-    rc = ring_copy_path(op->path, path);
-    if (rc < 0) {
-        ring_op_release(ring, op);
-        return rc;
-    }
-    op->fd = dirfd;
     op->arg.unlinkat.flags = unlink_flags;
     ring_op_commit(ring, op);
     return 0;
@@ -677,19 +689,11 @@ int ring_renameat(struct ring *ring, int olddirfd, const char *oldpath, int newd
                   const char *newpath, unsigned flags, ring_cb *cb, void *opaque)
 {
     int rc;
-    struct ring_op *op = ring_op_begin(ring, RING_OP_RENAMEAT, flags, cb, opaque, &rc);
+    struct ring_op *op = begin_with_paths(ring, RING_OP_RENAMEAT, flags, cb, opaque, olddirfd,
+                                          oldpath, newpath, &rc);
     if (op == NULL) {
         return rc;
     }
-    rc = ring_copy_path(op->path, oldpath);
-    if (rc == 0) {
-        rc = ring_copy_path(op->path2, newpath);
-    }
-    if (rc < 0) {
-        ring_op_release(ring, op);
-        return rc;
-    }
-    op->fd = olddirfd;
     op->arg.renameat.newdirfd = newdirfd;
     ring_op_commit(ring, op);
     return 0;
