@@ -27,6 +27,7 @@ struct broker {
     struct server *server;
     struct fetch *parked; /* fetches waiting for data (long poll) */
     unsigned parked_count;
+    struct fetch *fetches; /* every fetch not yet answered, parked or reading */
 };
 
 /* One request being handled: its decoded body lives in the arena. */
@@ -53,10 +54,17 @@ void handle_metadata(struct handling *h);
 void handle_produce(struct handling *h);
 void handle_fetch(struct handling *h);
 void handle_list_offsets(struct handling *h);
+void handle_create_topics(struct handling *h);
+void handle_delete_topics(struct handling *h);
 /* Wakes parked fetches after data became readable. */
 void broker_data_arrived(struct broker *b);
 /* Answers every parked fetch at once (shutdown). */
 void broker_release_fetches(struct broker *b);
+/* A topic's logs are about to close (it is being deleted): every fetch that
+ * reads one answers UNKNOWN_TOPIC_OR_PARTITION for it and never touches it
+ * again; parked ones are answered now, those with reads in flight when their
+ * reads end (the close drains them). */
+void broker_topic_closing(struct broker *b, const struct topic *topic);
 
 /* The version range this broker advertises and serves for an API, or false. */
 bool broker_api_range(int16_t api_key, int16_t *min, int16_t *max);

@@ -30,9 +30,13 @@ static const struct {
     int16_t max;
     void (*handle)(struct handling *h);
 } served[] = {
-    {KMSG_API_PRODUCE, 0, 9, handle_produce},           {KMSG_API_FETCH, 0, 12, handle_fetch},
-    {KMSG_API_LIST_OFFSETS, 0, 7, handle_list_offsets}, {KMSG_API_METADATA, 0, 12, handle_metadata},
+    {KMSG_API_PRODUCE, 0, 9, handle_produce},
+    {KMSG_API_FETCH, 0, 12, handle_fetch},
+    {KMSG_API_LIST_OFFSETS, 0, 7, handle_list_offsets},
+    {KMSG_API_METADATA, 0, 12, handle_metadata},
     {KMSG_API_API_VERSIONS, 0, 3, handle_api_versions},
+    {KMSG_API_CREATE_TOPICS, 0, 7, handle_create_topics},
+    {KMSG_API_DELETE_TOPICS, 0, 6, handle_delete_topics},
 };
 
 bool broker_api_range(int16_t api_key, int16_t *min, int16_t *max)
@@ -79,6 +83,9 @@ void handling_respond(struct handling *h, const void *resp)
  * UNSUPPORTED_VERSION and the ranges, so the client can pick one (KIP-511). */
 static void api_versions_unsupported(struct handling *h)
 {
+    /* Newer clients try their newest version first: worth a line, not a warning. */
+    LOG_INFO("broker", "api versions: version %d unsupported, answered in v0 peer=%s", h->version,
+             conn_peer(h->req->conn));
     h->version = 0;
     handle_api_versions(h);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "common/assert.h"
 #include "common/log.h"
 #include "proto/errors.h"
 
@@ -29,7 +30,10 @@ struct fetch {
     struct handling *h;
     struct fetch *next; /* parked list */
     struct fetch *prev;
+    struct fetch *live_next; /* broker's list of every unanswered fetch */
+    struct fetch *live_prev;
     bool parked;
+    bool orphaned; /* a part lost its log to a topic deletion */
     bool timer_started;
     ev_timer timer;
     unsigned reads_pending;
@@ -63,6 +67,14 @@ static void fetch_finish(struct fetch *f)
 {
     struct broker *b = f->h->broker;
     fetch_unpark(f);
+    if (f->live_prev != NULL) {
+        f->live_prev->live_next = f->live_next;
+    } else {
+        b->fetches = f->live_next;
+    }
+    if (f->live_next != NULL) {
+        f->live_next->live_prev = f->live_prev;
+    }
     if (f->timer_started) {
         ev_timer_stop(b->loop, &f->timer);
     }
@@ -130,6 +142,9 @@ static void part_read_done(struct fetch_part *part, int status)
 {
     if (status == -ERANGE) {
         part->out->error_code = KAFKA_ERR_OFFSET_OUT_OF_RANGE;
+        LOG_INFO("broker", "fetch: offset out of range offset=%lld start=%lld end=%lld peer=%s",
+                 (long long)part->offset, (long long)log_start_offset(part->log),
+                 (long long)log_end_offset(part->log), conn_peer(part->f->h->req->conn));
     } else if (status < 0) {
         part->out->error_code = (int16_t)kafka_error_from_errno(status);
         LOG_WARN("broker", "fetch read failed offset=%lld err=%s", (long long)part->offset,
@@ -196,6 +211,43 @@ void broker_release_fetches(struct broker *b)
     }
 }
 
+static bool topic_has_log(const struct topic *topic, const struct log *log)
+{
+    for (int32_t p = 0; p < topic->partition_count; p++) {
+        SL_ASSERT(topic->partitions[p].log != NULL); /* a table topic has all its logs open */
+        if (topic->partitions[p].log == log) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void broker_topic_closing(struct broker *b, const struct topic *topic)
+{
+    for (struct fetch *f = b->fetches; f != NULL; f = f->live_next) {
+        for (int32_t i = 0; i < f->nparts; i++) {
+            struct fetch_part *part = &f->parts[i];
+            if (part->log != NULL && topic_has_log(topic, part->log)) {
+                part->log = NULL;
+                part->out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                f->orphaned = true;
+            }
+        }
+    }
+    /* Answered after the walk, one at a time from the head: a response may
+     * dispatch its connection's next request, which may change the lists. */
+    for (;;) {
+        struct fetch *f = b->parked;
+        while (f != NULL && !f->orphaned) {
+            f = f->next;
+        }
+        if (f == NULL) {
+            break;
+        }
+        fetch_finish(f);
+    }
+}
+
 void handle_fetch(struct handling *h)
 {
     struct broker *b = h->broker;
@@ -222,6 +274,11 @@ void handle_fetch(struct handling *h)
     }
     f->h = h;
     f->nparts = nparts;
+    f->live_next = b->fetches;
+    if (b->fetches != NULL) {
+        b->fetches->live_prev = f;
+    }
+    b->fetches = f;
     kmsg_init(&kmsg_fetch_response_desc, &f->resp);
     f->resp.responses = (struct karray){rtopics, rq->topics.count > 0 ? rq->topics.count : 0};
     size_t budget = rq->max_bytes > 0 ? (size_t)rq->max_bytes : 0;

@@ -113,12 +113,13 @@ void handle_metadata(struct handling *h)
         topics[i].name = want->name;
         if (want->name.len < 0 || !topic_name_valid(want->name.ptr, (size_t)want->name.len)) {
             topics[i].error_code = KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+            LOG_INFO("broker", "metadata: invalid topic name peer=%s", conn_peer(h->req->conn));
             continue;
         }
         struct topic *topic = topics_find(&b->topics, want->name.ptr, (size_t)want->name.len);
         if (topic == NULL && create) {
             int err = topics_create(&b->topics, want->name.ptr, (size_t)want->name.len,
-                                    b->config.num_partitions, &topic);
+                                    b->config.num_partitions, NULL, &topic);
             if (err != 0) {
                 LOG_WARN("broker", "auto-create failed topic=%.*s err=%s", want->name.len,
                          want->name.ptr, strerror(-err));
@@ -126,6 +127,8 @@ void handle_metadata(struct handling *h)
         }
         if (topic == NULL) {
             topics[i].error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            LOG_INFO("broker", "metadata: unknown topic=%.*s auto_create=%d peer=%s",
+                     want->name.len, want->name.ptr, create, conn_peer(h->req->conn));
             continue;
         }
         describe_topic(h, &topics[i], topic);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Produce: every RecordBatch of every partition goes to the partition's log,
+ * Produce: the RecordBatch of every partition goes to the partition's log,
  * which validates and copies it and calls back once it is durable under the
  * flush policy. The response goes out when every append of the request has
  * answered (acks=1 and acks=-1 mean the same on one node; acks=0 answers
@@ -50,27 +50,52 @@ static void appended(void *opaque, int status, int64_t base_offset)
 }
 
 /* Appends each batch of one partition's records. */
-static void produce_partition(struct produce *pr, struct topic *topic,
+/*
+ * Appends one partition's records. From Produce v3 on, Kafka takes exactly
+ * one RecordBatch per partition and refuses anything else whole
+ * (INVALID_RECORD): appending the batches that look fine and failing the
+ * rest would store records the producer was told failed, and its retry
+ * would duplicate them.
+ */
+static void produce_partition(struct produce *pr, struct kstr topic_name, struct topic *topic,
                               const struct kmsg_produce_request_partition_produce_data *in,
                               struct kmsg_produce_response_partition_produce_response *out)
 {
     struct handling *h = pr->h;
+    const char *peer = conn_peer(h->req->conn);
+    int name_len = topic_name.len > 0 ? topic_name.len : 0;
     out->index = in->index;
     out->base_offset = -1;
     if (h->version < 3) {
         out->error_code = KAFKA_ERR_UNSUPPORTED_VERSION; /* no RecordBatch v2 before v3 */
+        LOG_INFO("broker", "produce refused: version %d carries no RecordBatch v2 peer=%s",
+                 h->version, peer);
         return;
     }
     if (topic == NULL || in->index < 0 || in->index >= topic->partition_count) {
         out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        LOG_INFO("broker",
+                 "produce refused: unknown topic or partition topic=%.*s partition=%d "
+                 "peer=%s",
+                 name_len, topic_name.ptr, in->index, peer);
         return;
     }
     struct log *log = topic->partitions[in->index].log;
     out->log_start_offset = log_start_offset(log);
     const uint8_t *p = in->records.ptr;
     size_t left = in->records.len > 0 ? (size_t)in->records.len : 0;
-    if (left == 0) {
-        out->error_code = KAFKA_ERR_CORRUPT_MESSAGE; /* nothing to append */
+    size_t first = left >= BATCH_LOG_OVERHEAD
+                       ? BATCH_LOG_OVERHEAD + (size_t)be32_get(p + BATCH_OFF_LENGTH)
+                       : 0;
+    /* A complete batch with more bytes after it is more than one batch; a
+     * batch whose own length is wrong is left to log_append, which says why. */
+    bool several = first >= BATCH_HEADER_BYTES && first < left;
+    if (left == 0 || several) {
+        out->error_code = left == 0 ? KAFKA_ERR_CORRUPT_MESSAGE : KAFKA_ERR_INVALID_RECORD;
+        LOG_INFO("broker",
+                 "produce refused: records must be exactly one batch topic=%s "
+                 "partition=%d bytes=%zu first_batch_bytes=%zu peer=%s",
+                 topic->name, in->index, left, first, peer);
         return;
     }
     struct produce_part *part = handling_alloc(h, sizeof(*part));
@@ -79,33 +104,16 @@ static void produce_partition(struct produce *pr, struct topic *topic,
         return;
     }
     *part = (struct produce_part){pr, out};
-    while (left > 0) {
-        size_t total = left >= BATCH_LOG_OVERHEAD
-                           ? BATCH_LOG_OVERHEAD + (size_t)be32_get(p + BATCH_OFF_LENGTH)
-                           : left;
-        if (total > left || total < BATCH_HEADER_BYTES) {
-            total = left; /* log_append refuses it with the reason */
-        }
-        int64_t base = -1;
-        int err = log_append(log, p, total, 0, appended, part, &base);
-        if (err != 0) {
-            /* Earlier batches of this partition may be in flight: they keep
-             * their offsets, the response reports the first error. */
-            if (out->error_code == KAFKA_ERR_NONE) {
-                out->error_code = (int16_t)kafka_error_from_errno(err);
-                out->base_offset = -1;
-            }
-            LOG_DEBUG("broker", "append refused topic=%s partition=%d err=%d", topic->name,
-                      in->index, err);
-            return;
-        }
-        if (out->base_offset < 0 && out->error_code == KAFKA_ERR_NONE) {
-            out->base_offset = base;
-        }
-        pr->pending++;
-        p += total;
-        left -= total;
+    int64_t base = -1;
+    int err = log_append(log, p, left, 0, appended, part, &base);
+    if (err != 0) {
+        out->error_code = (int16_t)kafka_error_from_errno(err);
+        LOG_INFO("broker", "produce refused topic=%s partition=%d error=%s peer=%s", topic->name,
+                 in->index, kafka_error_name(out->error_code), peer);
+        return;
     }
+    out->base_offset = base;
+    pr->pending++;
 }
 
 void handle_produce(struct handling *h)
@@ -136,7 +144,7 @@ void handle_produce(struct handling *h)
             if (topic == NULL && b->config.auto_create_topics_enable &&
                 topic_name_valid(in[t].name.ptr, (size_t)in[t].name.len)) {
                 topics_create(&b->topics, in[t].name.ptr, (size_t)in[t].name.len,
-                              b->config.num_partitions, &topic);
+                              b->config.num_partitions, NULL, &topic);
             }
         }
         int32_t np = in[t].partition_data.count > 0 ? in[t].partition_data.count : 0;
@@ -150,7 +158,7 @@ void handle_produce(struct handling *h)
         for (int32_t p = 0; p < np; p++) {
             kmsg_init(&kmsg_produce_response_partition_produce_response_desc, &parts[p]);
             parts[p].record_errors = (struct karray){NULL, 0};
-            produce_partition(pr, topic, &pin[p], &parts[p]);
+            produce_partition(pr, in[t].name, topic, &pin[p], &parts[p]);
         }
     }
     produce_finish(pr);

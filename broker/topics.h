@@ -46,9 +46,27 @@ int topics_deinit(struct topics *t);
 struct topic *topics_find(const struct topics *t, const char *name, size_t len);
 /* Kafka's rules: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
 bool topic_name_valid(const char *name, size_t len);
-/* Creates a topic (its partition directories and logs). -EEXIST, -EINVAL
- * (name or count), -ENOSPC (table full) or the storage's error. */
+/* Creates a topic (its partition directories and logs) with config, or the
+ * broker's default when config is NULL (copied). -EEXIST, -EINVAL (name, count
+ * or a config the log refuses), -ENOSPC (table full) or the storage's error. */
 int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
-                  struct topic **out);
+                  const struct log_config *config, struct topic **out);
+
+struct topic;
+/* Called with a topic being deleted, out of the table, before its logs close. */
+typedef void topics_closing_cb(void *opaque, const struct topic *topic);
+
+/*
+ * Deletes a topic: it leaves the table, its partition directories are renamed
+ * to <topic>-<n>.<stamp>-delete (which topics_init never opens, and removes),
+ * before_close (may be NULL) sees the topic, then the logs close and the
+ * directories are removed. Synchronous: closing drains the ring and removal
+ * is file by file. The topic is freed and gone from the table whatever the
+ * result; returns 0 or the first error met.
+ */
+int topics_delete(struct topics *t, struct topic *topic, topics_closing_cb *before_close,
+                  void *opaque);
+/* The topic with this id, or NULL. */
+struct topic *topics_find_id(const struct topics *t, const uint8_t id[16]);
 
 #endif

@@ -1,0 +1,477 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * CreateTopics and DeleteTopics: the topic table changed from the wire, one
+ * topic at a time, each with its own error code and message, as Kafka
+ * answers. Both run synchronously on the shard's loop: creating opens the
+ * partition logs, deleting closes them (draining their I/O) and removes their
+ * directories. A request's timeout_ms is therefore always met or moot.
+ *
+ * Topic settings given at creation are the ones struct log_config holds
+ * (docs/storage.md, "topic key" column). They live only in the open logs: a
+ * restart reopens every partition with the broker's defaults, until the
+ * metadata log records each topic's settings.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "common/log.h"
+#include "proto/errors.h"
+
+/* DescribeConfigs' ConfigSource: a setting of this topic, or the broker's
+ * file (or its built-in default), which is where a topic's default comes from. */
+#define CONFIG_SOURCE_TOPIC         1
+#define CONFIG_SOURCE_STATIC_BROKER 4
+/* The topic settings a response lists: those of struct log_config. */
+#define TOPIC_CONFIGS_SHOWN 8
+#define CONFIG_VALUE_BYTES  24
+/* A topic's partitions at most: the bound topics_create enforces. */
+#define PARTITIONS_MAX 100000
+
+static const uint8_t zero_id[16];
+
+static struct kstr kstr_of(const char *s)
+{
+    return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
+}
+
+static bool kstr_eq(struct kstr a, struct kstr b)
+{
+    return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
+}
+
+static bool kstr_is(struct kstr a, const char *s)
+{
+    return kstr_eq(a, kstr_of(s));
+}
+
+/* A message formatted into the request's arena; null when it does not fit
+ * (the error code still says what went wrong). */
+__attribute__((format(printf, 2, 3))) static struct kstr arena_printf(struct handling *h,
+                                                                      const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : ((size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+    char *s = handling_alloc(h, len + 1);
+    if (s == NULL) {
+        return (struct kstr){NULL, -1};
+    }
+    memcpy(s, tmp, len);
+    return (struct kstr){s, (int32_t)len};
+}
+
+/* ------------------------------------------------------------ configs */
+
+/* A decimal integer filling the whole string, within [min, max]. */
+static bool parse_int(struct kstr value, int64_t min, int64_t max, int64_t *out)
+{
+    char tmp[32];
+    if (value.len <= 0 || (size_t)value.len >= sizeof(tmp)) {
+        return false;
+    }
+    memcpy(tmp, value.ptr, (size_t)value.len);
+    tmp[value.len] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Applies one topic setting to config. Returns KAFKA_ERR_NONE, or
+ * INVALID_CONFIG with *message saying which and why. The bounds are those of
+ * the broker-wide keys (broker/config.c); max.message.bytes is also bounded
+ * by what the shard's buffers can stage, which only log_open knows.
+ */
+static int16_t apply_config(struct handling *h,
+                            const struct kmsg_create_topics_request_creatable_topic_config *c,
+                            struct log_config *config, struct kstr *message)
+{
+    int64_t v = 0;
+    bool ok = true;
+    if (c->value.len < 0) {
+        *message = arena_printf(h, "Null value not supported for topic configs: %.*s", c->name.len,
+                                c->name.ptr);
+        return KAFKA_ERR_INVALID_CONFIG;
+    }
+    if (kstr_is(c->name, "retention.ms")) {
+        ok = parse_int(c->value, -1, INT64_MAX, &v);
+        config->retention_ms = v;
+    } else if (kstr_is(c->name, "retention.bytes")) {
+        ok = parse_int(c->value, -1, INT64_MAX, &v);
+        config->retention_bytes = v;
+    } else if (kstr_is(c->name, "segment.bytes")) {
+        ok = parse_int(c->value, 4096, INT32_MAX, &v);
+        config->segment_bytes = (uint64_t)v;
+    } else if (kstr_is(c->name, "segment.ms")) {
+        ok = parse_int(c->value, 1, INT64_MAX, &v);
+        config->segment_ms = v;
+    } else if (kstr_is(c->name, "index.interval.bytes")) {
+        ok = parse_int(c->value, 1, INT32_MAX, &v);
+        config->index_interval_bytes = (uint32_t)v;
+    } else if (kstr_is(c->name, "flush.interval.ms")) {
+        ok = parse_int(c->value, 1, INT64_MAX, &v);
+        config->flush_interval_ms = v;
+    } else if (kstr_is(c->name, "max.message.bytes")) {
+        ok = parse_int(c->value, 64, INT32_MAX, &v);
+        config->max_message_bytes = (uint32_t)v;
+    } else if (kstr_is(c->name, "flush.policy")) {
+        char tmp[16];
+        ok = c->value.len > 0 && (size_t)c->value.len < sizeof(tmp);
+        if (ok) {
+            memcpy(tmp, c->value.ptr, (size_t)c->value.len);
+            tmp[c->value.len] = '\0';
+            ok = flush_policy_parse(tmp, &config->flush_policy) == 0;
+        }
+    } else if (kstr_is(c->name, "cleanup.policy")) {
+        /* Clients often state the default explicitly; compaction does not exist here. */
+        ok = kstr_is(c->value, "delete");
+    } else {
+        *message = arena_printf(h, "Unknown topic config name: %.*s", c->name.len, c->name.ptr);
+        return KAFKA_ERR_INVALID_CONFIG;
+    }
+    if (!ok) {
+        *message = arena_printf(h, "Invalid value %.*s for configuration %.*s", c->value.len,
+                                c->value.ptr, c->name.len, c->name.ptr);
+        return KAFKA_ERR_INVALID_CONFIG;
+    }
+    return KAFKA_ERR_NONE;
+}
+
+static bool config_given(const struct kmsg_create_topics_request_creatable_topic *in,
+                         const char *name)
+{
+    const struct kmsg_create_topics_request_creatable_topic_config *c = in->configs.items;
+    for (int32_t i = 0; i < in->configs.count; i++) {
+        if (kstr_is(c[i].name, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The topic's settings as CreateTopics v5+ reports them. */
+static void describe_configs(struct handling *h,
+                             const struct kmsg_create_topics_request_creatable_topic *in,
+                             const struct log_config *config,
+                             struct kmsg_create_topics_response_creatable_topic_result *out)
+{
+    struct kmsg_create_topics_response_creatable_topic_configs *cs =
+        handling_alloc(h, TOPIC_CONFIGS_SHOWN * sizeof(*cs));
+    char *values = handling_alloc(h, TOPIC_CONFIGS_SHOWN * CONFIG_VALUE_BYTES);
+    if (cs == NULL || values == NULL) {
+        return; /* the array stays empty: the topic's result matters more */
+    }
+    const struct {
+        const char *name;
+        int64_t value;
+    } shown[TOPIC_CONFIGS_SHOWN] = {
+        {"retention.ms", config->retention_ms},
+        {"retention.bytes", config->retention_bytes},
+        {"segment.bytes", (int64_t)config->segment_bytes},
+        {"segment.ms", config->segment_ms},
+        {"index.interval.bytes", config->index_interval_bytes},
+        {"flush.policy", -1}, /* a name, filled below */
+        {"flush.interval.ms", config->flush_interval_ms},
+        {"max.message.bytes", config->max_message_bytes},
+    };
+    for (int i = 0; i < TOPIC_CONFIGS_SHOWN; i++) {
+        char *v = values + i * CONFIG_VALUE_BYTES;
+        if (strcmp(shown[i].name, "flush.policy") == 0) {
+            snprintf(v, CONFIG_VALUE_BYTES, "%s", flush_policy_name(config->flush_policy));
+        } else {
+            snprintf(v, CONFIG_VALUE_BYTES, "%" PRId64, shown[i].value);
+        }
+        kmsg_init(&kmsg_create_topics_response_creatable_topic_configs_desc, &cs[i]);
+        cs[i].name = kstr_of(shown[i].name);
+        cs[i].value = kstr_of(v);
+        cs[i].config_source =
+            config_given(in, shown[i].name) ? CONFIG_SOURCE_TOPIC : CONFIG_SOURCE_STATIC_BROKER;
+    }
+    out->configs = (struct karray){cs, TOPIC_CONFIGS_SHOWN};
+}
+
+/* --------------------------------------------------------- duplicates */
+
+/* A topic as a request names it: by name (kind 0) or by id (kind 1). */
+struct topic_key {
+    const void *ptr;
+    int32_t len;
+    int32_t kind;
+    int32_t index; /* in the request */
+};
+
+static int topic_key_cmp(const void *pa, const void *pb)
+{
+    const struct topic_key *a = pa;
+    const struct topic_key *b = pb;
+    if (a->kind != b->kind) {
+        return a->kind < b->kind ? -1 : 1;
+    }
+    if (a->len != b->len) {
+        return a->len < b->len ? -1 : 1;
+    }
+    return a->len > 0 ? memcmp(a->ptr, b->ptr, (size_t)a->len) : 0;
+}
+
+/*
+ * Marks every entry whose key appears more than once: Kafka refuses all of
+ * them (INVALID_REQUEST), not only the later ones. Sorting keeps this
+ * O(n log n) however many topics a request names. NULL when the arena is full.
+ */
+static bool *mark_repeated(struct handling *h, struct topic_key *keys, int32_t n)
+{
+    bool *repeated = handling_alloc(h, (size_t)(n > 0 ? n : 1) * sizeof(*repeated));
+    if (repeated == NULL || keys == NULL) {
+        return NULL;
+    }
+    qsort(keys, (size_t)n, sizeof(*keys), topic_key_cmp);
+    for (int32_t i = 1; i < n; i++) {
+        if (topic_key_cmp(&keys[i - 1], &keys[i]) == 0) {
+            repeated[keys[i - 1].index] = true;
+            repeated[keys[i].index] = true;
+        }
+    }
+    return repeated;
+}
+
+/* ------------------------------------------------------- CreateTopics */
+
+/* Checks one topic of the request, in Kafka's order; fills *config. */
+static int16_t create_check(struct handling *h, const struct kmsg_create_topics_request *rq,
+                            int32_t i, int32_t *partitions, struct log_config *config,
+                            struct kstr *message)
+{
+    struct broker *b = h->broker;
+    const struct kmsg_create_topics_request_creatable_topic *in =
+        &((const struct kmsg_create_topics_request_creatable_topic *)rq->topics.items)[i];
+    if (in->name.len <= 0 || !topic_name_valid(in->name.ptr, (size_t)in->name.len)) {
+        *message = arena_printf(h, "Topic name '%.*s' is illegal: 1 to %d of [a-zA-Z0-9._-]",
+                                in->name.len > 0 ? in->name.len : 0,
+                                in->name.ptr != NULL ? in->name.ptr : "", TOPIC_NAME_MAX);
+        return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (topics_find(&b->topics, in->name.ptr, (size_t)in->name.len) != NULL) {
+        *message = arena_printf(h, "Topic '%.*s' already exists.", in->name.len, in->name.ptr);
+        return KAFKA_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (in->assignments.count > 0) {
+        *message = arena_printf(h, "Replica assignments are not supported: give num_partitions");
+        return KAFKA_ERR_INVALID_REQUEST;
+    }
+    *partitions = in->num_partitions == -1 ? b->config.num_partitions : in->num_partitions;
+    if (*partitions < 1 || *partitions > PARTITIONS_MAX) {
+        *message = arena_printf(h, "Number of partitions must be 1 to %d (or -1), not %d",
+                                PARTITIONS_MAX, in->num_partitions);
+        return KAFKA_ERR_INVALID_PARTITIONS;
+    }
+    if (in->replication_factor != -1 && in->replication_factor != 1) {
+        *message = arena_printf(h,
+                                "Replication factor %d cannot be reached: this cluster has one "
+                                "broker",
+                                in->replication_factor);
+        return KAFKA_ERR_INVALID_REPLICATION_FACTOR;
+    }
+    *config = b->topics.config;
+    const struct kmsg_create_topics_request_creatable_topic_config *c = in->configs.items;
+    for (int32_t k = 0; k < in->configs.count; k++) {
+        int16_t err = apply_config(h, &c[k], config, message);
+        if (err != KAFKA_ERR_NONE) {
+            return err;
+        }
+    }
+    return KAFKA_ERR_NONE;
+}
+
+static void create_topic(struct handling *h, const struct kmsg_create_topics_request *rq, int32_t i,
+                         const bool *repeated,
+                         struct kmsg_create_topics_response_creatable_topic_result *out)
+{
+    const struct kmsg_create_topics_request_creatable_topic *in =
+        &((const struct kmsg_create_topics_request_creatable_topic *)rq->topics.items)[i];
+    struct kstr message = {NULL, -1};
+    int32_t partitions = 0;
+    struct log_config config;
+    out->name = in->name;
+    out->error_message = message;
+    out->error_code = repeated[i] ? KAFKA_ERR_INVALID_REQUEST
+                                  : create_check(h, rq, i, &partitions, &config, &message);
+    if (repeated[i]) {
+        message = arena_printf(h, "Topic '%.*s' appears more than once in the request",
+                               in->name.len, in->name.ptr);
+    }
+    if (out->error_code == KAFKA_ERR_NONE && !rq->validate_only) {
+        struct topic *topic = NULL;
+        int err = topics_create(&h->broker->topics, in->name.ptr, (size_t)in->name.len, partitions,
+                                &config, &topic);
+        if (err == 0) {
+            memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
+        } else if (err == -EINVAL) {
+            out->error_code = KAFKA_ERR_INVALID_CONFIG;
+            message = arena_printf(h, "The storage refuses these settings (max.message.bytes "
+                                      "above what its buffers can stage?)");
+        } else {
+            out->error_code = (int16_t)kafka_error_from_errno(err);
+            message = arena_printf(h, "Creating the partitions failed: %s", strerror(-err));
+            LOG_WARN("broker", "create topic failed topic=%.*s err=%s", in->name.len, in->name.ptr,
+                     strerror(-err));
+        }
+    }
+    if (out->error_code != KAFKA_ERR_NONE) {
+        out->error_message = message;
+        return;
+    }
+    out->num_partitions = partitions;
+    out->replication_factor = 1;
+    describe_configs(h, in, &config, out);
+}
+
+void handle_create_topics(struct handling *h)
+{
+    const struct kmsg_create_topics_request *rq = h->req->handler_data;
+    int32_t nt = rq->topics.count > 0 ? rq->topics.count : 0;
+    struct kmsg_create_topics_response_creatable_topic_result *results =
+        handling_alloc(h, (size_t)(nt > 0 ? nt : 1) * sizeof(*results));
+    if (results == NULL) {
+        LOG_ERROR("broker", "create topics response does not fit its arena peer=%s",
+                  conn_peer(h->req->conn));
+        server_close_after(h->req);
+        return;
+    }
+    const struct kmsg_create_topics_request_creatable_topic *in = rq->topics.items;
+    struct topic_key *keys = handling_alloc(h, (size_t)(nt > 0 ? nt : 1) * sizeof(*keys));
+    for (int32_t i = 0; keys != NULL && i < nt; i++) {
+        keys[i] = (struct topic_key){in[i].name.ptr, in[i].name.len, 0, i};
+    }
+    const bool *repeated = mark_repeated(h, keys, nt);
+    if (repeated == NULL) {
+        LOG_ERROR("broker", "create topics request does not fit its arena peer=%s",
+                  conn_peer(h->req->conn));
+        server_close_after(h->req);
+        return;
+    }
+    struct kmsg_create_topics_response resp;
+    kmsg_init(&kmsg_create_topics_response_desc, &resp);
+    for (int32_t i = 0; i < nt; i++) {
+        kmsg_init(&kmsg_create_topics_response_creatable_topic_result_desc, &results[i]);
+        create_topic(h, rq, i, repeated, &results[i]);
+    }
+    resp.topics = (struct karray){results, nt};
+    handling_respond(h, &resp);
+}
+
+/* ------------------------------------------------------- DeleteTopics */
+
+static void topic_closing(void *opaque, const struct topic *topic)
+{
+    broker_topic_closing(opaque, topic);
+}
+
+/* One name or id of the request, v0-5 (names) or v6+ (either). */
+struct delete_want {
+    struct kstr name;
+    const uint8_t *id; /* NULL when by name */
+};
+
+static struct delete_want delete_want_at(const struct handling *h,
+                                         const struct kmsg_delete_topics_request *rq, int32_t i)
+{
+    if (h->version < 6) {
+        return (struct delete_want){((const struct kstr *)rq->topic_names.items)[i], NULL};
+    }
+    const struct kmsg_delete_topics_request_delete_topic_state *s = rq->topics.items;
+    return (struct delete_want){s[i].name, s[i].name.len < 0 ? s[i].topic_id : NULL};
+}
+
+static void delete_topic(struct handling *h, const struct kmsg_delete_topics_request *rq, int32_t i,
+                         bool repeated,
+                         struct kmsg_delete_topics_response_deletable_topic_result *out)
+{
+    struct broker *b = h->broker;
+    struct delete_want want = delete_want_at(h, rq, i);
+    const struct kmsg_delete_topics_request_delete_topic_state *s = rq->topics.items;
+    out->name = want.name;
+    out->error_message = (struct kstr){NULL, -1};
+    if (h->version >= 6) {
+        memcpy(out->topic_id, s[i].topic_id, 16); /* echoed, as asked */
+    }
+    struct topic *topic = NULL;
+    if (h->version >= 6 && s[i].name.len >= 0 && memcmp(s[i].topic_id, zero_id, 16) != 0) {
+        out->error_code = KAFKA_ERR_INVALID_REQUEST;
+        out->error_message = kstr_of("You may not specify both topic name and topic id.");
+    } else if (want.id != NULL && memcmp(want.id, zero_id, 16) == 0) {
+        out->error_code = KAFKA_ERR_INVALID_REQUEST;
+        out->error_message = kstr_of("Neither topic name nor id were specified.");
+    } else if (repeated) {
+        out->error_code = KAFKA_ERR_INVALID_REQUEST;
+        out->error_message = kstr_of("Duplicate topic name or id.");
+    } else if (want.id != NULL) {
+        topic = topics_find_id(&b->topics, want.id);
+        out->error_code = topic == NULL ? KAFKA_ERR_UNKNOWN_TOPIC_ID : KAFKA_ERR_NONE;
+    } else {
+        topic = want.name.len > 0 ? topics_find(&b->topics, want.name.ptr, (size_t)want.name.len)
+                                  : NULL;
+        out->error_code = topic == NULL ? KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION : KAFKA_ERR_NONE;
+    }
+    if (topic == NULL) {
+        return;
+    }
+    /* The response outlives the topic: its name and id are copied. */
+    memcpy(out->topic_id, topic->id, 16);
+    out->name = arena_printf(h, "%s", topic->name);
+    /* Gone from the table whatever happens next; a partition directory left
+     * behind carries the -delete suffix that the next start removes. */
+    int err = topics_delete(&b->topics, topic, topic_closing, b);
+    if (err != 0) {
+        LOG_WARN("broker", "topic deleted with errors topic=%.*s err=%s", out->name.len,
+                 out->name.ptr, strerror(-err));
+    }
+}
+
+void handle_delete_topics(struct handling *h)
+{
+    const struct kmsg_delete_topics_request *rq = h->req->handler_data;
+    int32_t n = h->version < 6 ? rq->topic_names.count : rq->topics.count;
+    n = n > 0 ? n : 0;
+    struct kmsg_delete_topics_response_deletable_topic_result *results =
+        handling_alloc(h, (size_t)(n > 0 ? n : 1) * sizeof(*results));
+    if (results == NULL) {
+        LOG_ERROR("broker", "delete topics response does not fit its arena peer=%s",
+                  conn_peer(h->req->conn));
+        server_close_after(h->req);
+        return;
+    }
+    struct topic_key *keys = handling_alloc(h, (size_t)(n > 0 ? n : 1) * sizeof(*keys));
+    for (int32_t i = 0; keys != NULL && i < n; i++) {
+        struct delete_want want = delete_want_at(h, rq, i);
+        keys[i] = want.id != NULL ? (struct topic_key){want.id, 16, 1, i}
+                                  : (struct topic_key){want.name.ptr, want.name.len, 0, i};
+    }
+    const bool *repeated = mark_repeated(h, keys, n);
+    if (repeated == NULL) {
+        LOG_ERROR("broker", "delete topics request does not fit its arena peer=%s",
+                  conn_peer(h->req->conn));
+        server_close_after(h->req);
+        return;
+    }
+    struct kmsg_delete_topics_response resp;
+    kmsg_init(&kmsg_delete_topics_response_desc, &resp);
+    for (int32_t i = 0; i < n; i++) {
+        kmsg_init(&kmsg_delete_topics_response_deletable_topic_result_desc, &results[i]);
+        delete_topic(h, rq, i, repeated[i], &results[i]);
+    }
+    resp.responses = (struct karray){results, n};
+    handling_respond(h, &resp);
+}
