@@ -56,8 +56,8 @@ void handle_fetch(struct handling *h);
 void handle_list_offsets(struct handling *h);
 void handle_create_topics(struct handling *h);
 void handle_delete_topics(struct handling *h);
-/* Wakes parked fetches after data became readable. */
-void broker_data_arrived(struct broker *b);
+/* Wakes the parked fetches that read this partition: data became readable. */
+void broker_data_arrived(struct broker *b, const struct log *log);
 /* Answers every parked fetch at once (shutdown). */
 void broker_release_fetches(struct broker *b);
 /* A topic's logs are about to close (it is being deleted): every fetch that

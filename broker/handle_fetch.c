@@ -100,7 +100,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct fetch *f = (struct fetch *)((char *)w - offsetof(struct fetch, timer));
+    struct fetch *f = SL_CONTAINER_OF(w, struct fetch, timer);
     fetch_finish(f);
 }
 
@@ -191,15 +191,27 @@ static void fetch_run(struct fetch *f)
     }
 }
 
-void broker_data_arrived(struct broker *b)
+static bool fetch_reads(const struct fetch *f, const struct log *log)
 {
-    /* Each parked fetch reads again; one that still lacks data parks again
-     * (at the head: the walk below has already passed it). */
+    for (int32_t i = 0; i < f->nparts; i++) {
+        if (f->parts[i].log == log) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void broker_data_arrived(struct broker *b, const struct log *log)
+{
+    /* Only the fetches that read this partition read again; one that still
+     * lacks data parks again (at the head: the walk has already passed it). */
     struct fetch *f = b->parked;
     while (f != NULL) {
         struct fetch *next = f->next;
-        fetch_unpark(f);
-        fetch_run(f);
+        if (fetch_reads(f, log)) {
+            fetch_unpark(f);
+            fetch_run(f);
+        }
         f = next;
     }
 }

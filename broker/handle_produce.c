@@ -24,6 +24,7 @@ struct produce {
 struct produce_part {
     struct produce *pr;
     struct kmsg_produce_response_partition_produce_response *out;
+    struct log *log;
 };
 
 static void produce_finish(struct produce *pr)
@@ -34,7 +35,6 @@ static void produce_finish(struct produce *pr)
     struct handling *h = pr->h;
     const struct kmsg_produce_request *rq = h->req->handler_data;
     h->req->no_response = rq->acks == 0;
-    broker_data_arrived(h->broker);
     handling_respond(h, &pr->resp);
 }
 
@@ -45,6 +45,10 @@ static void appended(void *opaque, int status, int64_t base_offset)
     if (status != 0 && part->out->error_code == KAFKA_ERR_NONE) {
         part->out->error_code = (int16_t)kafka_error_from_errno(status);
         part->out->base_offset = -1;
+    }
+    if (status == 0) {
+        /* Readable now, before the producer hears of it: wake its readers. */
+        broker_data_arrived(part->pr->h->broker, part->log);
     }
     produce_finish(part->pr);
 }
@@ -103,7 +107,7 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
         out->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
         return;
     }
-    *part = (struct produce_part){pr, out};
+    *part = (struct produce_part){pr, out, log};
     int64_t base = -1;
     int err = log_append(log, p, left, 0, appended, part, &base);
     if (err != 0) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "common/assert.h"
 #include "common/log.h"
 
 #define OVERRIDES_MAX 256
@@ -37,7 +38,7 @@ struct shutdown {
 static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 {
     (void)revents;
-    struct shutdown *s = (struct shutdown *)((char *)w - offsetof(struct shutdown, check));
+    struct shutdown *s = SL_CONTAINER_OF(w, struct shutdown, check);
     if (s->stopping && server_stopped(s->b->server)) {
         ev_break(loop, EVBREAK_ALL);
     }
