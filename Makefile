@@ -82,6 +82,26 @@ run: deps
 	$(MAKE) all
 	$(O)/sluiced -c config/sluice.conf
 
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS := -std=gnu17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+              -I. -D_GNU_SOURCE
+FUZZ_LIB   := common/crc32c.c common/varint.c common/buf.c common/log.c proto/batch.c \
+              proto/kmsg.c proto/kmsg_gen.c
+FUZZ_TARGETS := batch request
+fuzz:
+	@mkdir -p build/fuzz
+	for t in $(FUZZ_TARGETS); do \
+	    clang $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIB) -o build/fuzz/fuzz_$$t || exit 1; \
+	    mkdir -p build/fuzz/corpus-$$t; \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        build/fuzz/corpus-$$t || exit 1; \
+	done
+
+# The codec tables are generated from Kafka's message schemas and committed.
+SCHEMAS ?= ../shared/kafka-messages
+gen-codec:
+	python3 scripts/gen-codec.py $(SCHEMAS)
+
 deps:
 	scripts/deps
 
