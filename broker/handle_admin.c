@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/topic_config.h"
 #include "common/log.h"
 #include "proto/errors.h"
 
@@ -26,9 +27,6 @@
  * file (or its built-in default), which is where a topic's default comes from. */
 #define CONFIG_SOURCE_TOPIC         1
 #define CONFIG_SOURCE_STATIC_BROKER 4
-/* The topic settings a response lists: those of struct log_config. */
-#define TOPIC_CONFIGS_SHOWN 8
-#define CONFIG_VALUE_BYTES  24
 /* A topic's partitions at most: the bound topics_create enforces. */
 #define PARTITIONS_MAX 100000
 
@@ -37,16 +35,6 @@ static const uint8_t zero_id[16];
 static struct kstr kstr_of(const char *s)
 {
     return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
-}
-
-static bool kstr_eq(struct kstr a, struct kstr b)
-{
-    return a.len == b.len && (a.len <= 0 || memcmp(a.ptr, b.ptr, (size_t)a.len) == 0);
-}
-
-static bool kstr_is(struct kstr a, const char *s)
-{
-    return kstr_eq(a, kstr_of(s));
 }
 
 /* A message formatted into the request's arena; null when it does not fit
@@ -70,137 +58,54 @@ __attribute__((format(printf, 2, 3))) static struct kstr arena_printf(struct han
 
 /* ------------------------------------------------------------ configs */
 
-/* A decimal integer filling the whole string, within [min, max]. */
-static bool parse_int(struct kstr value, int64_t min, int64_t max, int64_t *out)
-{
-    char tmp[32];
-    if (value.len <= 0 || (size_t)value.len >= sizeof(tmp)) {
-        return false;
-    }
-    memcpy(tmp, value.ptr, (size_t)value.len);
-    tmp[value.len] = '\0';
-    char *end;
-    errno = 0;
-    long long v = strtoll(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /*
- * Applies one topic setting to config. Returns KAFKA_ERR_NONE, or
- * INVALID_CONFIG with *message saying which and why. The bounds are those of
- * the broker-wide keys (broker/config.c); max.message.bytes is also bounded
- * by what the shard's buffers can stage, which only log_open knows.
+ * Applies one topic setting to config and marks it in *set. Returns
+ * KAFKA_ERR_NONE, or INVALID_CONFIG with *message saying which and why.
  */
 static int16_t apply_config(struct handling *h,
                             const struct kmsg_create_topics_request_creatable_topic_config *c,
-                            struct log_config *config, struct kstr *message)
+                            struct log_config *config, uint32_t *set, struct kstr *message)
 {
-    int64_t v = 0;
-    bool ok = true;
     if (c->value.len < 0) {
         *message = arena_printf(h, "Null value not supported for topic configs: %.*s", c->name.len,
                                 c->name.ptr);
         return KAFKA_ERR_INVALID_CONFIG;
     }
-    if (kstr_is(c->name, "retention.ms")) {
-        ok = parse_int(c->value, -1, INT64_MAX, &v);
-        config->retention_ms = v;
-    } else if (kstr_is(c->name, "retention.bytes")) {
-        ok = parse_int(c->value, -1, INT64_MAX, &v);
-        config->retention_bytes = v;
-    } else if (kstr_is(c->name, "segment.bytes")) {
-        ok = parse_int(c->value, 4096, INT32_MAX, &v);
-        config->segment_bytes = (uint64_t)v;
-    } else if (kstr_is(c->name, "segment.ms")) {
-        ok = parse_int(c->value, 1, INT64_MAX, &v);
-        config->segment_ms = v;
-    } else if (kstr_is(c->name, "index.interval.bytes")) {
-        ok = parse_int(c->value, 1, INT32_MAX, &v);
-        config->index_interval_bytes = (uint32_t)v;
-    } else if (kstr_is(c->name, "flush.interval.ms")) {
-        ok = parse_int(c->value, 1, INT64_MAX, &v);
-        config->flush_interval_ms = v;
-    } else if (kstr_is(c->name, "max.message.bytes")) {
-        ok = parse_int(c->value, 64, INT32_MAX, &v);
-        config->max_message_bytes = (uint32_t)v;
-    } else if (kstr_is(c->name, "flush.policy")) {
-        char tmp[16];
-        ok = c->value.len > 0 && (size_t)c->value.len < sizeof(tmp);
-        if (ok) {
-            memcpy(tmp, c->value.ptr, (size_t)c->value.len);
-            tmp[c->value.len] = '\0';
-            ok = flush_policy_parse(tmp, &config->flush_policy) == 0;
-        }
-    } else if (kstr_is(c->name, "cleanup.policy")) {
-        /* Clients often state the default explicitly; compaction does not exist here. */
-        ok = kstr_is(c->value, "delete");
-    } else {
+    int key = c->name.len > 0 ? topic_config_find(c->name.ptr, (size_t)c->name.len) : -1;
+    if (key < 0) {
         *message = arena_printf(h, "Unknown topic config name: %.*s", c->name.len, c->name.ptr);
         return KAFKA_ERR_INVALID_CONFIG;
     }
-    if (!ok) {
+    if (topic_config_set(config, (enum topic_config_key)key, c->value.ptr, (size_t)c->value.len) !=
+        0) {
         *message = arena_printf(h, "Invalid value %.*s for configuration %.*s", c->value.len,
                                 c->value.ptr, c->name.len, c->name.ptr);
         return KAFKA_ERR_INVALID_CONFIG;
     }
+    *set |= 1u << key;
     return KAFKA_ERR_NONE;
 }
 
-static bool config_given(const struct kmsg_create_topics_request_creatable_topic *in,
-                         const char *name)
-{
-    const struct kmsg_create_topics_request_creatable_topic_config *c = in->configs.items;
-    for (int32_t i = 0; i < in->configs.count; i++) {
-        if (kstr_is(c[i].name, name)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* The topic's settings as CreateTopics v5+ reports them. */
-static void describe_configs(struct handling *h,
-                             const struct kmsg_create_topics_request_creatable_topic *in,
-                             const struct log_config *config,
+static void describe_configs(struct handling *h, const struct log_config *config, uint32_t set,
                              struct kmsg_create_topics_response_creatable_topic_result *out)
 {
     struct kmsg_create_topics_response_creatable_topic_configs *cs =
-        handling_alloc(h, TOPIC_CONFIGS_SHOWN * sizeof(*cs));
-    char *values = handling_alloc(h, TOPIC_CONFIGS_SHOWN * CONFIG_VALUE_BYTES);
+        handling_alloc(h, TOPIC_CONFIG_COUNT * sizeof(*cs));
+    char *values = handling_alloc(h, TOPIC_CONFIG_COUNT * TOPIC_CONFIG_VALUE_BYTES);
     if (cs == NULL || values == NULL) {
         return; /* the array stays empty: the topic's result matters more */
     }
-    const struct {
-        const char *name;
-        int64_t value;
-    } shown[TOPIC_CONFIGS_SHOWN] = {
-        {"retention.ms", config->retention_ms},
-        {"retention.bytes", config->retention_bytes},
-        {"segment.bytes", (int64_t)config->segment_bytes},
-        {"segment.ms", config->segment_ms},
-        {"index.interval.bytes", config->index_interval_bytes},
-        {"flush.policy", -1}, /* a name, filled below */
-        {"flush.interval.ms", config->flush_interval_ms},
-        {"max.message.bytes", config->max_message_bytes},
-    };
-    for (int i = 0; i < TOPIC_CONFIGS_SHOWN; i++) {
-        char *v = values + i * CONFIG_VALUE_BYTES;
-        if (strcmp(shown[i].name, "flush.policy") == 0) {
-            snprintf(v, CONFIG_VALUE_BYTES, "%s", flush_policy_name(config->flush_policy));
-        } else {
-            snprintf(v, CONFIG_VALUE_BYTES, "%" PRId64, shown[i].value);
-        }
-        kmsg_init(&kmsg_create_topics_response_creatable_topic_configs_desc, &cs[i]);
-        cs[i].name = kstr_of(shown[i].name);
-        cs[i].value = kstr_of(v);
-        cs[i].config_source =
-            config_given(in, shown[i].name) ? CONFIG_SOURCE_TOPIC : CONFIG_SOURCE_STATIC_BROKER;
+    for (int k = 0; k < TOPIC_CONFIG_COUNT; k++) {
+        char *v = values + k * TOPIC_CONFIG_VALUE_BYTES;
+        topic_config_format(config, (enum topic_config_key)k, v, TOPIC_CONFIG_VALUE_BYTES);
+        kmsg_init(&kmsg_create_topics_response_creatable_topic_configs_desc, &cs[k]);
+        cs[k].name = kstr_of(topic_config_defs[k].name);
+        cs[k].value = kstr_of(v);
+        cs[k].config_source =
+            (set & (1u << k)) != 0 ? CONFIG_SOURCE_TOPIC : CONFIG_SOURCE_STATIC_BROKER;
     }
-    out->configs = (struct karray){cs, TOPIC_CONFIGS_SHOWN};
+    out->configs = (struct karray){cs, TOPIC_CONFIG_COUNT};
 }
 
 /* --------------------------------------------------------- duplicates */
@@ -252,7 +157,7 @@ static bool *mark_repeated(struct handling *h, struct topic_key *keys, int32_t n
 /* Checks one topic of the request, in Kafka's order; fills *config. */
 static int16_t create_check(struct handling *h, const struct kmsg_create_topics_request *rq,
                             int32_t i, int32_t *partitions, struct log_config *config,
-                            struct kstr *message)
+                            uint32_t *set, struct kstr *message)
 {
     struct broker *b = h->broker;
     const struct kmsg_create_topics_request_creatable_topic *in =
@@ -287,7 +192,7 @@ static int16_t create_check(struct handling *h, const struct kmsg_create_topics_
     *config = b->topics.config;
     const struct kmsg_create_topics_request_creatable_topic_config *c = in->configs.items;
     for (int32_t k = 0; k < in->configs.count; k++) {
-        int16_t err = apply_config(h, &c[k], config, message);
+        int16_t err = apply_config(h, &c[k], config, set, message);
         if (err != KAFKA_ERR_NONE) {
             return err;
         }
@@ -304,10 +209,11 @@ static void create_topic(struct handling *h, const struct kmsg_create_topics_req
     struct kstr message = {NULL, -1};
     int32_t partitions = 0;
     struct log_config config;
+    uint32_t set = 0;
     out->name = in->name;
     out->error_message = message;
     out->error_code = repeated[i] ? KAFKA_ERR_INVALID_REQUEST
-                                  : create_check(h, rq, i, &partitions, &config, &message);
+                                  : create_check(h, rq, i, &partitions, &config, &set, &message);
     if (repeated[i]) {
         message = arena_printf(h, "Topic '%.*s' appears more than once in the request",
                                in->name.len, in->name.ptr);
@@ -317,6 +223,7 @@ static void create_topic(struct handling *h, const struct kmsg_create_topics_req
         int err = topics_create(&h->broker->topics, in->name.ptr, (size_t)in->name.len, partitions,
                                 &config, &topic);
         if (err == 0) {
+            topic->config_set = set;
             memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
         } else if (err == -EINVAL) {
             out->error_code = KAFKA_ERR_INVALID_CONFIG;
@@ -335,7 +242,7 @@ static void create_topic(struct handling *h, const struct kmsg_create_topics_req
     }
     out->num_partitions = partitions;
     out->replication_factor = 1;
-    describe_configs(h, in, &config, out);
+    describe_configs(h, &config, set, out);
 }
 
 void handle_create_topics(struct handling *h)

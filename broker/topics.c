@@ -149,7 +149,8 @@ int topics_create(struct topics *t, const char *name, size_t len, int32_t partit
     }
     /* Per-topic settings live only in the open logs for now: after a restart
      * the broker default applies again, until the metadata log records them. */
-    int err = open_partitions(t, topic, config != NULL ? config : &t->config);
+    topic->config = config != NULL ? *config : t->config;
+    int err = open_partitions(t, topic, &topic->config);
     if (err == 0) {
         err = table_add(t, topic);
     }
@@ -342,7 +343,8 @@ int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
         struct topic *topic = t->list[i];
         free(topic->partitions);
         topic->partitions = calloc((size_t)topic->partition_count, sizeof(*topic->partitions));
-        err = topic->partitions == NULL ? -ENOMEM : open_partitions(t, topic, &t->config);
+        topic->config = t->config;
+        err = topic->partitions == NULL ? -ENOMEM : open_partitions(t, topic, &topic->config);
     }
     if (err == 0 && t->count > 0) {
         LOG_INFO("topics", "topics loaded count=%u dir=%s", t->count, dir);

@@ -19,6 +19,7 @@
 
 struct partition {
     int32_t index;
+    int32_t leader_epoch; /* bumped at each leadership change; 0 on a single node */
     struct log *log;
 };
 
@@ -27,6 +28,8 @@ struct topic {
     uint8_t id[16];
     int32_t partition_count;
     struct partition *partitions;
+    struct log_config config; /* effective: the broker's defaults and the overrides */
+    uint32_t config_set;      /* bit k: key k of enum topic_config_key overridden */
 };
 
 struct topics {
