@@ -62,6 +62,10 @@ $(O)/tests/%: $(O)/obj/tests/tools/%.o $(TLIB_OBJ) $(O)/libsluice-core.a
 $(O)/%: $(O)/obj/bench/%.o $(O)/libsluice-core.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# The peer driver: Debian's librdkafka, against sluiced and its mock broker.
+$(O)/kafka-bench: $(O)/obj/bench/kafka-bench.o $(O)/libsluice-core.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lrdkafka
+
 test: all
 	scripts/run-tests $(O)
 
