@@ -21,7 +21,7 @@ CFLAGS   += -std=gnu17 $(OPT) $(SAN) -Wall -Wextra -Werror -Wformat=2 -Wstrict-p
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lpthread
 LDFLAGS  += $(SAN)
 
-CORE_SRC  := $(wildcard common/*.c proto/*.c storage/*.c)
+CORE_SRC  := $(wildcard common/*.c proto/*.c storage/*.c replication/*.c)
 CORE_OBJ  := $(CORE_SRC:%.c=$(O)/obj/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)

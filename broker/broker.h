@@ -15,15 +15,19 @@
 #include "broker/server.h"
 #include "broker/topics.h"
 #include "proto/kmsg.h"
+#include "replication/metadata.h"
 
 struct fetch;
+struct metalog;
 
 struct broker {
     struct broker_config config;
     struct ev_loop *loop;
     struct ring *ring;
     struct log_shard *shard;
-    struct topics topics;
+    struct md_image image;   /* the cluster metadata, as applied from the log */
+    struct metalog *metalog; /* where metadata changes are appended */
+    struct topics topics;    /* the open partitions, following the image */
     struct server *server;
     struct fetch *parked; /* fetches waiting for data (long poll) */
     unsigned parked_count;
@@ -56,6 +60,11 @@ void handle_fetch(struct handling *h);
 void handle_list_offsets(struct handling *h);
 void handle_create_topics(struct handling *h);
 void handle_delete_topics(struct handling *h);
+void handle_offset_for_leader_epoch(struct handling *h);
+void handle_describe_configs(struct handling *h);
+/* The metalog's hook: a change was applied to the image (replay: while
+ * replaying at start), so the topic table follows it. opaque = the broker. */
+void broker_metadata_applied(void *opaque, int replay);
 /* Wakes the parked fetches that read this partition: data became readable. */
 void broker_data_arrived(struct broker *b, const struct log *log);
 /* Answers every parked fetch at once (shutdown). */

@@ -2,14 +2,11 @@
 /*
  * CreateTopics and DeleteTopics: the topic table changed from the wire, one
  * topic at a time, each with its own error code and message, as Kafka
- * answers. Both run synchronously on the shard's loop: creating opens the
- * partition logs, deleting closes them (draining their I/O) and removes their
- * directories. A request's timeout_ms is therefore always met or moot.
- *
- * Topic settings given at creation are the ones struct log_config holds
- * (docs/storage.md, "topic key" column). They live only in the open logs: a
- * restart reopens every partition with the broker's defaults, until the
- * metadata log records each topic's settings.
+ * answers. A change is a batch of metadata records (the topic and its setting
+ * overrides, or its removal) appended to the __cluster_metadata log; once it
+ * is durable it is applied to the image, the topic table follows the image
+ * (topics_sync opens or deletes the partitions), and the topic's result is
+ * filled in. The response goes when every topic of the request is settled.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,6 +16,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/metalog.h"
 #include "broker/topic_config.h"
 #include "common/log.h"
 #include "proto/errors.h"
@@ -168,6 +166,11 @@ static int16_t create_check(struct handling *h, const struct kmsg_create_topics_
                                 in->name.ptr != NULL ? in->name.ptr : "", TOPIC_NAME_MAX);
         return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
     }
+    if (in->name.len == (int32_t)strlen(METALOG_TOPIC) &&
+        memcmp(in->name.ptr, METALOG_TOPIC, strlen(METALOG_TOPIC)) == 0) {
+        *message = arena_printf(h, "Topic name '%s' is reserved", METALOG_TOPIC);
+        return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
+    }
     if (topics_find(&b->topics, in->name.ptr, (size_t)in->name.len) != NULL) {
         *message = arena_printf(h, "Topic '%.*s' already exists.", in->name.len, in->name.ptr);
         return KAFKA_ERR_TOPIC_ALREADY_EXISTS;
@@ -200,10 +203,78 @@ static int16_t create_check(struct handling *h, const struct kmsg_create_topics_
     return KAFKA_ERR_NONE;
 }
 
-static void create_topic(struct handling *h, const struct kmsg_create_topics_request *rq, int32_t i,
-                         const bool *repeated,
+/* A CreateTopics request while its topics' changes are in the log. */
+struct create_op {
+    struct handling *h;
+    struct kmsg_create_topics_response resp;
+    int32_t pending; /* topics not settled, plus one while they are started */
+};
+
+/* One topic of it, from the commit of its records to its result. */
+struct create_one {
+    struct create_op *op;
+    struct kmsg_create_topics_response_creatable_topic_result *out;
+    uint8_t id[16];
+    int32_t partitions;
+};
+
+static void create_settled(struct create_op *op)
+{
+    if (--op->pending == 0) {
+        handling_respond(op->h, &op->resp);
+    }
+}
+
+static void create_done(void *opaque, int status)
+{
+    struct create_one *one = opaque;
+    struct handling *h = one->op->h;
+    struct broker *b = h->broker;
+    struct kmsg_create_topics_response_creatable_topic_result *out = one->out;
+    const struct topic *topic = status == 0 ? topics_find_id(&b->topics, one->id) : NULL;
+    if (status != 0) {
+        out->error_code = (int16_t)kafka_error_from_errno(status);
+        out->error_message =
+            arena_printf(h, "The metadata log refused the change: %s", strerror(-status));
+    } else if (topic == NULL && md_topic_find_id(&b->image, one->id) != NULL) {
+        out->error_code = KAFKA_ERR_KAFKA_STORAGE_ERROR;
+        out->error_message = arena_printf(h, "The topic was created but its partitions could not "
+                                             "be opened (see the broker's log)");
+    } else if (topic == NULL) {
+        /* Another request created the name first: our record was skipped. */
+        out->error_code = KAFKA_ERR_TOPIC_ALREADY_EXISTS;
+        out->error_message =
+            arena_printf(h, "Topic '%.*s' already exists.", out->name.len, out->name.ptr);
+    } else {
+        memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
+        out->num_partitions = topic->partition_count;
+        out->replication_factor = 1;
+        describe_configs(h, &topic->config, topic->config_set, out);
+    }
+    create_settled(one->op);
+}
+
+/* The topic's records: the topic, then each override. */
+static int create_records(const struct kmsg_create_topics_request_creatable_topic *in,
+                          const uint8_t id[16], int32_t partitions, struct metalog_txn *txn)
+{
+    int err = md_put_topic(&txn->bytes, in->name.ptr, (size_t)in->name.len, id, partitions);
+    err = err != 0 ? err : metalog_txn_mark(txn);
+    const struct kmsg_create_topics_request_creatable_topic_config *c = in->configs.items;
+    for (int32_t k = 0; err == 0 && k < in->configs.count; k++) {
+        err = md_put_config(&txn->bytes, in->name.ptr, (size_t)in->name.len, c[k].name.ptr,
+                            (size_t)c[k].name.len, c[k].value.ptr, c[k].value.len);
+        err = err != 0 ? err : metalog_txn_mark(txn);
+    }
+    return err;
+}
+
+static void create_topic(struct create_op *op, const struct kmsg_create_topics_request *rq,
+                         int32_t i, const bool *repeated,
                          struct kmsg_create_topics_response_creatable_topic_result *out)
 {
+    struct handling *h = op->h;
+    struct broker *b = h->broker;
     const struct kmsg_create_topics_request_creatable_topic *in =
         &((const struct kmsg_create_topics_request_creatable_topic *)rq->topics.items)[i];
     struct kstr message = {NULL, -1};
@@ -218,31 +289,36 @@ static void create_topic(struct handling *h, const struct kmsg_create_topics_req
         message = arena_printf(h, "Topic '%.*s' appears more than once in the request",
                                in->name.len, in->name.ptr);
     }
-    if (out->error_code == KAFKA_ERR_NONE && !rq->validate_only) {
-        struct topic *topic = NULL;
-        int err = topics_create(&h->broker->topics, in->name.ptr, (size_t)in->name.len, partitions,
-                                &config, &topic);
-        if (err == 0) {
-            topic->config_set = set;
-            memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
-        } else if (err == -EINVAL) {
-            out->error_code = KAFKA_ERR_INVALID_CONFIG;
-            message = arena_printf(h, "The storage refuses these settings (max.message.bytes "
-                                      "above what its buffers can stage?)");
-        } else {
-            out->error_code = (int16_t)kafka_error_from_errno(err);
-            message = arena_printf(h, "Creating the partitions failed: %s", strerror(-err));
-            LOG_WARN("broker", "create topic failed topic=%.*s err=%s", in->name.len, in->name.ptr,
-                     strerror(-err));
-        }
-    }
     if (out->error_code != KAFKA_ERR_NONE) {
         out->error_message = message;
         return;
     }
-    out->num_partitions = partitions;
-    out->replication_factor = 1;
-    describe_configs(h, &config, set, out);
+    if (rq->validate_only) {
+        out->num_partitions = partitions;
+        out->replication_factor = 1;
+        describe_configs(h, &config, set, out);
+        return;
+    }
+    struct create_one *one = handling_alloc(h, sizeof(*one));
+    struct metalog_txn txn;
+    metalog_txn_init(&txn);
+    int err = one == NULL ? -ENOBUFS : md_new_topic_id(&b->image, one->id);
+    err = err != 0 ? err : create_records(in, one->id, partitions, &txn);
+    if (err == 0) {
+        one->op = op;
+        one->out = out;
+        one->partitions = partitions;
+        err = metalog_commit(b->metalog, &txn, create_done, one);
+    }
+    metalog_txn_deinit(&txn);
+    if (err != 0) {
+        out->error_code = (int16_t)kafka_error_from_errno(err);
+        out->error_message = arena_printf(h, "The topic could not be recorded: %s", strerror(-err));
+        LOG_WARN("broker", "create topic failed topic=%.*s err=%s", in->name.len, in->name.ptr,
+                 strerror(-err));
+        return;
+    }
+    op->pending++;
 }
 
 void handle_create_topics(struct handling *h)
@@ -251,7 +327,8 @@ void handle_create_topics(struct handling *h)
     int32_t nt = rq->topics.count > 0 ? rq->topics.count : 0;
     struct kmsg_create_topics_response_creatable_topic_result *results =
         handling_alloc(h, (size_t)(nt > 0 ? nt : 1) * sizeof(*results));
-    if (results == NULL) {
+    struct create_op *op = handling_alloc(h, sizeof(*op));
+    if (results == NULL || op == NULL) {
         LOG_ERROR("broker", "create topics response does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
         server_close_after(h->req);
@@ -269,14 +346,15 @@ void handle_create_topics(struct handling *h)
         server_close_after(h->req);
         return;
     }
-    struct kmsg_create_topics_response resp;
-    kmsg_init(&kmsg_create_topics_response_desc, &resp);
+    op->h = h;
+    op->pending = 1;
+    kmsg_init(&kmsg_create_topics_response_desc, &op->resp);
     for (int32_t i = 0; i < nt; i++) {
         kmsg_init(&kmsg_create_topics_response_creatable_topic_result_desc, &results[i]);
-        create_topic(h, rq, i, repeated, &results[i]);
+        create_topic(op, rq, i, repeated, &results[i]);
     }
-    resp.topics = (struct karray){results, nt};
-    handling_respond(h, &resp);
+    op->resp.topics = (struct karray){results, nt};
+    create_settled(op);
 }
 
 /* ------------------------------------------------------- DeleteTopics */
@@ -284,6 +362,49 @@ void handle_create_topics(struct handling *h)
 static void topic_closing(void *opaque, const struct topic *topic)
 {
     broker_topic_closing(opaque, topic);
+}
+
+void broker_metadata_applied(void *opaque, int replay)
+{
+    struct broker *b = opaque;
+    if (replay) {
+        return; /* the table is built once, after the whole replay */
+    }
+    int err = topics_sync(&b->topics, &b->image, topic_closing, b);
+    if (err != 0) {
+        LOG_WARN("broker", "topic table not fully in step with the metadata err=%s",
+                 strerror(-err));
+    }
+}
+
+/* A DeleteTopics request while its removals are in the log. */
+struct delete_op {
+    struct handling *h;
+    struct kmsg_delete_topics_response resp;
+    int32_t pending;
+};
+
+struct delete_one {
+    struct delete_op *op;
+    struct kmsg_delete_topics_response_deletable_topic_result *out;
+};
+
+static void delete_settled(struct delete_op *op)
+{
+    if (--op->pending == 0) {
+        handling_respond(op->h, &op->resp);
+    }
+}
+
+static void delete_done(void *opaque, int status)
+{
+    struct delete_one *one = opaque;
+    if (status != 0) {
+        one->out->error_code = (int16_t)kafka_error_from_errno(status);
+        one->out->error_message =
+            arena_printf(one->op->h, "The metadata log refused the change: %s", strerror(-status));
+    }
+    delete_settled(one->op);
 }
 
 /* One name or id of the request, v0-5 (names) or v6+ (either). */
@@ -302,10 +423,11 @@ static struct delete_want delete_want_at(const struct handling *h,
     return (struct delete_want){s[i].name, s[i].name.len < 0 ? s[i].topic_id : NULL};
 }
 
-static void delete_topic(struct handling *h, const struct kmsg_delete_topics_request *rq, int32_t i,
-                         bool repeated,
+static void delete_topic(struct delete_op *op, const struct kmsg_delete_topics_request *rq,
+                         int32_t i, bool repeated,
                          struct kmsg_delete_topics_response_deletable_topic_result *out)
 {
+    struct handling *h = op->h;
     struct broker *b = h->broker;
     struct delete_want want = delete_want_at(h, rq, i);
     const struct kmsg_delete_topics_request_delete_topic_state *s = rq->topics.items;
@@ -335,16 +457,28 @@ static void delete_topic(struct handling *h, const struct kmsg_delete_topics_req
     if (topic == NULL) {
         return;
     }
-    /* The response outlives the topic: its name and id are copied. */
+    /* The response outlives the topic: its name and id are copied. Once the
+     * removal is applied, topics_sync deletes the partitions. */
     memcpy(out->topic_id, topic->id, 16);
     out->name = arena_printf(h, "%s", topic->name);
-    /* Gone from the table whatever happens next; a partition directory left
-     * behind carries the -delete suffix that the next start removes. */
-    int err = topics_delete(&b->topics, topic, topic_closing, b);
-    if (err != 0) {
-        LOG_WARN("broker", "topic deleted with errors topic=%.*s err=%s", out->name.len,
-                 out->name.ptr, strerror(-err));
+    struct delete_one *one = handling_alloc(h, sizeof(*one));
+    struct metalog_txn txn;
+    metalog_txn_init(&txn);
+    int err = one == NULL ? -ENOBUFS : md_put_remove_topic(&txn.bytes, topic->id);
+    err = err != 0 ? err : metalog_txn_mark(&txn);
+    if (err == 0) {
+        *one = (struct delete_one){op, out};
+        err = metalog_commit(b->metalog, &txn, delete_done, one);
     }
+    metalog_txn_deinit(&txn);
+    if (err != 0) {
+        out->error_code = (int16_t)kafka_error_from_errno(err);
+        out->error_message =
+            arena_printf(h, "The removal could not be recorded: %s", strerror(-err));
+        LOG_WARN("broker", "delete topic failed topic=%s err=%s", topic->name, strerror(-err));
+        return;
+    }
+    op->pending++;
 }
 
 void handle_delete_topics(struct handling *h)
@@ -373,12 +507,20 @@ void handle_delete_topics(struct handling *h)
         server_close_after(h->req);
         return;
     }
-    struct kmsg_delete_topics_response resp;
-    kmsg_init(&kmsg_delete_topics_response_desc, &resp);
+    struct delete_op *op = handling_alloc(h, sizeof(*op));
+    if (op == NULL) {
+        LOG_ERROR("broker", "delete topics request does not fit its arena peer=%s",
+                  conn_peer(h->req->conn));
+        server_close_after(h->req);
+        return;
+    }
+    op->h = h;
+    op->pending = 1;
+    kmsg_init(&kmsg_delete_topics_response_desc, &op->resp);
     for (int32_t i = 0; i < n; i++) {
         kmsg_init(&kmsg_delete_topics_response_deletable_topic_result_desc, &results[i]);
-        delete_topic(h, rq, i, repeated[i], &results[i]);
+        delete_topic(op, rq, i, repeated[i], &results[i]);
     }
-    resp.responses = (struct karray){results, n};
-    handling_respond(h, &resp);
+    op->resp.responses = (struct karray){results, n};
+    delete_settled(op);
 }

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ApiVersions and Metadata: what the broker speaks, and where topics live. */
+/*
+ * ApiVersions and Metadata: what the broker speaks, and where topics live.
+ * Metadata auto-creates the topics it is asked for (auto.create.topics.enable):
+ * their records go to the metadata log first, and the response waits until
+ * they are applied, so the client sees the new topic in this answer.
+ */
+#include <errno.h>
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/metalog.h"
 #include "common/log.h"
 #include "proto/errors.h"
 
@@ -71,7 +78,95 @@ static void describe_topic(struct handling *h,
     out->partitions = (struct karray){parts, topic->partition_count};
 }
 
+/* A Metadata request waiting for the topics it creates. */
+struct metadata_op {
+    struct handling *h;
+    int32_t pending;
+};
+
+static void metadata_respond(struct handling *h);
+
+static void metadata_created(void *opaque, int status)
+{
+    struct metadata_op *op = opaque;
+    if (status != 0) {
+        LOG_WARN("broker", "auto-create failed err=%s", strerror(-status));
+    }
+    if (--op->pending == 0) {
+        metadata_respond(op->h);
+    }
+}
+
+static bool auto_create_allowed(const struct handling *h, const struct kmsg_metadata_request *rq)
+{
+    return h->broker->config.auto_create_topics_enable &&
+           (h->version < 4 || rq->allow_auto_topic_creation) && rq->topics.count > 0;
+}
+
+/* Commits the records of the asked topics that do not exist, one change per
+ * METALOG_TXN_RECORDS_MAX of them. Returns the changes in flight (the
+ * response waits for them) or 0 when there is nothing to wait for. */
+static int32_t auto_create(struct handling *h, const struct kmsg_metadata_request *rq)
+{
+    struct broker *b = h->broker;
+    if (!auto_create_allowed(h, rq)) {
+        return 0;
+    }
+    struct metadata_op *op = handling_alloc(h, sizeof(*op));
+    if (op == NULL) {
+        return 0;
+    }
+    op->h = h;
+    op->pending = 1;
+    const struct kmsg_metadata_request_metadata_request_topic *want = rq->topics.items;
+    struct metalog_txn txn;
+    metalog_txn_init(&txn);
+    for (int32_t i = 0; i <= rq->topics.count; i++) {
+        bool last = i == rq->topics.count;
+        if (!last) {
+            struct kstr name = want[i].name;
+            uint8_t id[16];
+            if (name.len <= 0 || !topic_name_valid(name.ptr, (size_t)name.len) ||
+                (name.len == (int32_t)strlen(METALOG_TOPIC) &&
+                 memcmp(name.ptr, METALOG_TOPIC, strlen(METALOG_TOPIC)) == 0) ||
+                topics_find(&b->topics, name.ptr, (size_t)name.len) != NULL ||
+                md_new_topic_id(&b->image, id) != 0) {
+                continue;
+            }
+            /* A name asked twice gets two records: the second is skipped. */
+            int err =
+                md_put_topic(&txn.bytes, name.ptr, (size_t)name.len, id, b->config.num_partitions);
+            err = err != 0 ? err : metalog_txn_mark(&txn);
+            if (err != 0) {
+                break;
+            }
+            LOG_INFO("broker", "metadata: auto-creating topic=%.*s partitions=%d peer=%s", name.len,
+                     name.ptr, b->config.num_partitions, conn_peer(h->req->conn));
+        }
+        if (txn.count > 0 && (last || txn.count == METALOG_TXN_RECORDS_MAX)) {
+            int err = metalog_commit(b->metalog, &txn, metadata_created, op);
+            if (err != 0) {
+                LOG_WARN("broker", "auto-create not recorded err=%s", strerror(-err));
+            } else {
+                op->pending++;
+            }
+            buf_reset(&txn.bytes);
+            txn.count = 0;
+        }
+    }
+    metalog_txn_deinit(&txn);
+    return --op->pending;
+}
+
 void handle_metadata(struct handling *h)
+{
+    if (auto_create(h, h->req->handler_data) == 0) {
+        metadata_respond(h);
+    }
+}
+
+static void metadata_respond(struct handling *h)
+
 {
     struct broker *b = h->broker;
     const struct kmsg_metadata_request *rq = h->req->handler_data;
@@ -100,8 +195,7 @@ void handle_metadata(struct handling *h)
         handling_respond(h, &resp);
         return;
     }
-    bool create =
-        b->config.auto_create_topics_enable && (h->version < 4 || rq->allow_auto_topic_creation);
+    bool create = auto_create_allowed(h, rq);
     for (int32_t i = 0; i < n; i++) {
         kmsg_init(&kmsg_metadata_response_metadata_response_topic_desc, &topics[i]);
         if (all) {
@@ -117,14 +211,6 @@ void handle_metadata(struct handling *h)
             continue;
         }
         struct topic *topic = topics_find(&b->topics, want->name.ptr, (size_t)want->name.len);
-        if (topic == NULL && create) {
-            int err = topics_create(&b->topics, want->name.ptr, (size_t)want->name.len,
-                                    b->config.num_partitions, NULL, &topic);
-            if (err != 0) {
-                LOG_WARN("broker", "auto-create failed topic=%.*s err=%s", want->name.len,
-                         want->name.ptr, strerror(-err));
-            }
-        }
         if (topic == NULL) {
             topics[i].error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             LOG_INFO("broker", "metadata: unknown topic=%.*s auto_create=%d peer=%s",

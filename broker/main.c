@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/metalog.h"
 #include "common/assert.h"
 #include "common/log.h"
 
@@ -86,6 +87,20 @@ static int start(struct broker *b)
                   strerror(-err));
         return err;
     }
+    md_image_init(&b->image);
+    b->metalog = metalog_open(b->loop, b->shard, b->config.log_dirs, &b->image,
+                              broker_metadata_applied, b, &err);
+    if (b->metalog == NULL) {
+        LOG_ERROR("sluiced", "cannot open the metadata log dir=%s err=%s", b->config.log_dirs,
+                  strerror(-err));
+        return err;
+    }
+    /* The partitions the metadata names, then whatever else lies in log.dirs. */
+    err = topics_sync(&b->topics, &b->image, NULL, NULL);
+    if (err != 0) {
+        LOG_WARN("sluiced", "some topics are not served err=%s", strerror(-err));
+    }
+    topics_sweep(&b->topics);
     const struct conf_listener *l = &b->config.listeners.list[0];
     struct server_config svc = {
         .host = l->host,
@@ -111,7 +126,10 @@ static int stop(struct broker *b)
 {
     int err = 0;
     if (b->shard != NULL) {
-        err = topics_deinit(&b->topics); /* flush, checkpoint, clean-shutdown markers */
+        err = metalog_close(b->metalog);
+        int topics_err = topics_deinit(&b->topics); /* flush, checkpoint, clean-shutdown markers */
+        err = err != 0 ? err : topics_err;
+        md_image_deinit(&b->image);
     }
     server_free(b->server);
     log_shard_free(b->shard);

@@ -1,12 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The topic table: a small sorted-by-insertion array (lookups by name are a
- * linear scan; a hash comes with the metadata image), the discovery of
- * topics from partition directories at start, and their creation and deletion.
+ * The topic table: an array in creation order with two open-addressing
+ * indexes (by name and by id) for the request paths, kept in step with the
+ * metadata image by topics_sync().
+ *
+ * Each partition directory holds partition.metadata, two text lines as Kafka
+ * writes them:
+ *
+ *   version: 0
+ *   topic_id: <the id in Kafka's base64url form, 22 characters>
+ *
+ * written before the log is opened. A directory whose file names another id
+ * belongs to an earlier topic of the same name and is removed before the new
+ * topic takes the name.
  *
  * A deletion first renames each partition directory to
- * <topic>-<n>.<stamp>-delete, a name topics_init never opens but removes, so
- * that a crash before the files are gone cannot bring the topic back.
+ * <topic>-<n>.<stamp>-delete, a name never opened and removed at the next
+ * start, so that a crash before the files are gone cannot bring them back.
  */
 #include "broker/topics.h"
 
@@ -22,9 +32,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/metalog.h"
+#include "broker/topic_config.h"
 #include "common/assert.h"
-#include "common/crc32c.h"
 #include "common/log.h"
+#include "replication/metadata.h"
+
+#define PARTITION_METADATA     "partition.metadata"
+#define PARTITION_METADATA_MAX 128
+
+_Static_assert(TOPIC_NAME_MAX == MD_TOPIC_NAME_MAX, "the table holds the image's names");
 
 bool topic_name_valid(const char *name, size_t len)
 {
@@ -43,11 +60,69 @@ bool topic_name_valid(const char *name, size_t len)
     return true;
 }
 
+/* ------------------------------------------------------------ indexes */
+
+static uint64_t hash_name(const char *name, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)name[i]) * 0x100000001b3u;
+    }
+    return h;
+}
+
+static uint64_t hash_id(const uint8_t id[16])
+{
+    uint64_t h;
+    memcpy(&h, id + 8, sizeof(h)); /* random bits (the version nibble is in the first half) */
+    return h * 0x9e3779b97f4a7c15u;
+}
+
+static void index_insert(struct topic **slots, unsigned size, uint64_t h, struct topic *topic)
+{
+    unsigned i = (unsigned)h & (size - 1);
+    while (slots[i] != NULL) {
+        i = (i + 1) & (size - 1);
+    }
+    slots[i] = topic;
+}
+
+/* Rebuilds both indexes at a size for count entries. */
+static int index_rebuild(struct topics *t, unsigned count)
+{
+    unsigned size = 64;
+    while (size < 2 * count) {
+        size *= 2;
+    }
+    struct topic **by_name = calloc(size, sizeof(*by_name));
+    struct topic **by_id = calloc(size, sizeof(*by_id));
+    if (by_name == NULL || by_id == NULL) {
+        free(by_name);
+        free(by_id);
+        return -ENOMEM;
+    }
+    free(t->by_name);
+    free(t->by_id);
+    t->by_name = by_name;
+    t->by_id = by_id;
+    t->index_size = size;
+    for (unsigned i = 0; i < t->count; i++) {
+        struct topic *topic = t->list[i];
+        index_insert(by_name, size, hash_name(topic->name, strlen(topic->name)), topic);
+        index_insert(by_id, size, hash_id(topic->id), topic);
+    }
+    return 0;
+}
+
 struct topic *topics_find(const struct topics *t, const char *name, size_t len)
 {
-    for (unsigned i = 0; i < t->count; i++) {
-        if (strlen(t->list[i]->name) == len && memcmp(t->list[i]->name, name, len) == 0) {
-            return t->list[i];
+    if (t->index_size == 0) {
+        return NULL;
+    }
+    unsigned i = (unsigned)hash_name(name, len) & (t->index_size - 1);
+    for (struct topic *topic; (topic = t->by_name[i]) != NULL; i = (i + 1) & (t->index_size - 1)) {
+        if (strlen(topic->name) == len && memcmp(topic->name, name, len) == 0) {
+            return topic;
         }
     }
     return NULL;
@@ -55,49 +130,17 @@ struct topic *topics_find(const struct topics *t, const char *name, size_t len)
 
 struct topic *topics_find_id(const struct topics *t, const uint8_t id[16])
 {
-    for (unsigned i = 0; i < t->count; i++) {
-        if (memcmp(t->list[i]->id, id, 16) == 0) {
-            return t->list[i];
+    if (t->index_size == 0) {
+        return NULL;
+    }
+    unsigned i = (unsigned)hash_id(id) & (t->index_size - 1);
+    for (struct topic *topic; (topic = t->by_id[i]) != NULL; i = (i + 1) & (t->index_size - 1)) {
+        if (memcmp(topic->id, id, 16) == 0) {
+            return topic;
         }
     }
     return NULL;
 }
-
-static void topic_free(struct topic *topic)
-{
-    if (topic == NULL) {
-        return;
-    }
-    free(topic->partitions);
-    free(topic);
-}
-
-/* A stable id from the name, until the metadata log assigns real ones. */
-static void topic_make_id(struct topic *topic)
-{
-    size_t len = strlen(topic->name);
-    for (int i = 0; i < 4; i++) {
-        uint32_t h = crc32c((uint32_t)i * 0x9e3779b9u, topic->name, len);
-        memcpy(topic->id + 4 * i, &h, 4);
-    }
-}
-
-static int open_partitions(struct topics *t, struct topic *topic, const struct log_config *config)
-{
-    for (int32_t p = 0; p < topic->partition_count; p++) {
-        char dir[1400];
-        snprintf(dir, sizeof(dir), "%s/%s-%d", t->dir, topic->name, p);
-        int err = 0;
-        topic->partitions[p].index = p;
-        topic->partitions[p].log = log_open(t->shard, dir, config, &err);
-        if (topic->partitions[p].log == NULL) {
-            return err;
-        }
-    }
-    return 0;
-}
-
-static int remove_tree(const char *path);
 
 static int table_add(struct topics *t, struct topic *topic)
 {
@@ -113,67 +156,38 @@ static int table_add(struct topics *t, struct topic *topic)
         t->list = list;
         t->cap = cap;
     }
-    t->list[t->count++] = topic;
-    return 0;
-}
-
-static struct topic *topic_alloc(const char *name, size_t len, int32_t partitions)
-{
-    struct topic *topic = calloc(1, sizeof(*topic));
-    if (topic == NULL) {
-        return NULL;
-    }
-    memcpy(topic->name, name, len);
-    topic->partition_count = partitions;
-    topic->partitions = calloc((size_t)partitions, sizeof(*topic->partitions));
-    if (topic->partitions == NULL) {
-        free(topic);
-        return NULL;
-    }
-    topic_make_id(topic);
-    return topic;
-}
-
-int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
-                  const struct log_config *config, struct topic **out)
-{
-    if (!topic_name_valid(name, len) || partitions < 1 || partitions > 100000) {
-        return -EINVAL;
-    }
-    if (topics_find(t, name, len) != NULL) {
-        return -EEXIST;
-    }
-    struct topic *topic = topic_alloc(name, len, partitions);
-    if (topic == NULL) {
-        return -ENOMEM;
-    }
-    /* Per-topic settings live only in the open logs for now: after a restart
-     * the broker default applies again, until the metadata log records them. */
-    topic->config = config != NULL ? *config : t->config;
-    int err = open_partitions(t, topic, &topic->config);
-    if (err == 0) {
-        err = table_add(t, topic);
-    }
-    if (err != 0) {
-        /* The directories made so far go too: topics_init would otherwise
-         * bring back a topic whose creation was refused. */
-        for (int32_t p = 0; p < partitions && topic->partitions[p].log != NULL; p++) {
-            char dir[1400];
-            log_close(topic->partitions[p].log);
-            snprintf(dir, sizeof(dir), "%s/%s-%d", t->dir, topic->name, p);
-            remove_tree(dir);
+    if (2 * (t->count + 1) > t->index_size) {
+        int err = index_rebuild(t, t->count + 1);
+        if (err != 0) {
+            return err;
         }
-        topic_free(topic);
-        return err;
     }
-    LOG_INFO("topics", "topic created name=%s partitions=%d", topic->name, partitions);
-    if (out != NULL) {
-        *out = topic;
-    }
+    t->list[t->count++] = topic;
+    index_insert(t->by_name, t->index_size, hash_name(topic->name, strlen(topic->name)), topic);
+    index_insert(t->by_id, t->index_size, hash_id(topic->id), topic);
     return 0;
 }
 
-/* ------------------------------------------------------------ deletion */
+static void table_remove(struct topics *t, const struct topic *topic)
+{
+    unsigned i = 0;
+    while (i < t->count && t->list[i] != topic) {
+        i++;
+    }
+    SL_ASSERT(i < t->count); /* callers pass a topic of this table */
+    memmove(&t->list[i], &t->list[i + 1], (t->count - i - 1) * sizeof(t->list[0]));
+    t->count--;
+    /* Open addressing without tombstones: rebuild at the same size (rare). */
+    memset(t->by_name, 0, t->index_size * sizeof(*t->by_name));
+    memset(t->by_id, 0, t->index_size * sizeof(*t->by_id));
+    for (unsigned k = 0; k < t->count; k++) {
+        struct topic *o = t->list[k];
+        index_insert(t->by_name, t->index_size, hash_name(o->name, strlen(o->name)), o);
+        index_insert(t->by_id, t->index_size, hash_id(o->id), o);
+    }
+}
+
+/* ------------------------------------------------------------- files */
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -190,14 +204,6 @@ static int remove_tree(const char *path)
     return rc == -1 ? -errno : rc;
 }
 
-static bool is_deleted_dir(const char *entry)
-{
-    static const char suffix[] = "-delete";
-    size_t len = strlen(entry);
-    size_t n = sizeof(suffix) - 1;
-    return len > n && strcmp(entry + len - n, suffix) == 0 && strchr(entry, '.') != NULL;
-}
-
 static int sync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -209,46 +215,233 @@ static int sync_dir(const char *path)
     return err;
 }
 
-/* Partition p's directory, live or renamed for deletion. */
-static void partition_dir(const struct topics *t, const struct topic *topic, int32_t p,
-                          uint64_t stamp, char *out, size_t size)
-{
-    if (stamp == 0) {
-        snprintf(out, size, "%s/%s-%d", t->dir, topic->name, p);
-    } else {
-        snprintf(out, size, "%s/%s-%d.%016" PRIx64 "-delete", t->dir, topic->name, p, stamp);
-    }
-}
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void table_remove(struct topics *t, const struct topic *topic)
+/* Kafka's textual topic id: base64url of the 16 bytes, unpadded (22 chars). */
+static void id_format(const uint8_t id[16], char out[23])
 {
-    for (unsigned i = 0; i < t->count; i++) {
-        if (t->list[i] == topic) {
-            memmove(&t->list[i], &t->list[i + 1], (t->count - i - 1) * sizeof(t->list[0]));
-            t->count--;
-            return;
+    unsigned o = 0;
+    for (unsigned i = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)id[i] << 16;
+        v |= i + 1 < 16 ? (uint32_t)id[i + 1] << 8 : 0;
+        v |= i + 2 < 16 ? id[i + 2] : 0;
+        unsigned chars = i + 2 < 16 ? 4 : 2; /* the last group holds one byte */
+        for (unsigned k = 0; k < chars; k++) {
+            out[o++] = b64url[(v >> (18 - 6 * k)) & 63];
         }
     }
-    SL_ASSERT(false); /* callers pass a topic of this table */
+    out[o] = '\0';
 }
 
-int topics_delete(struct topics *t, struct topic *topic, topics_closing_cb *before_close,
-                  void *opaque)
+static int id_parse(const char *s, size_t len, uint8_t id[16])
 {
-    table_remove(t, topic);
-    /* Nanoseconds since the epoch: a name of this deletion that a later one
-     * of the same topic cannot take, should a removal have failed. */
+    if (len != 22) {
+        return -EBADMSG;
+    }
+    uint8_t bits[22];
+    for (unsigned i = 0; i < 22; i++) {
+        const char *c = memchr(b64url, s[i], 64);
+        if (c == NULL || s[i] == '\0') {
+            return -EBADMSG;
+        }
+        bits[i] = (uint8_t)(c - b64url);
+    }
+    for (unsigned i = 0, o = 0; i < 22; i += 4) {
+        uint32_t v = (uint32_t)bits[i] << 18 | (uint32_t)bits[i + 1] << 12;
+        if (i + 2 < 22) {
+            v |= (uint32_t)bits[i + 2] << 6 | bits[i + 3];
+        }
+        id[o++] = (uint8_t)(v >> 16);
+        if (o < 16) {
+            id[o++] = (uint8_t)(v >> 8);
+            id[o++] = (uint8_t)v;
+        }
+    }
+    return 0;
+}
+
+/* Reads the topic id a partition directory belongs to: 0, -ENOENT, -EBADMSG. */
+static int partition_metadata_read(const char *dir, uint8_t id[16])
+{
+    char path[1500];
+    snprintf(path, sizeof(path), "%s/%s", dir, PARTITION_METADATA);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        return -errno;
+    }
+    char text[PARTITION_METADATA_MAX + 1];
+    size_t n = fread(text, 1, PARTITION_METADATA_MAX, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strstr(text, "topic_id: ");
+    if (strncmp(text, "version: 0\n", 11) != 0 || p == NULL) {
+        return -EBADMSG;
+    }
+    p += strlen("topic_id: ");
+    return id_parse(p, strcspn(p, "\n"), id);
+}
+
+/* Writes partition.metadata (through a temporary file, synced). */
+static int partition_metadata_write(const char *dir, const uint8_t id[16])
+{
+    char tmp[1500], path[1500], text[PARTITION_METADATA_MAX], idtext[23];
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, PARTITION_METADATA);
+    snprintf(path, sizeof(path), "%s/%s", dir, PARTITION_METADATA);
+    id_format(id, idtext);
+    int len = snprintf(text, sizeof(text), "version: 0\ntopic_id: %s\n", idtext);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return -errno;
+    }
+    int err = write(fd, text, (size_t)len) == len && fdatasync(fd) == 0 ? 0 : -EIO;
+    close(fd);
+    if (err == 0 && rename(tmp, path) != 0) {
+        err = -errno;
+    }
+    return err == 0 ? sync_dir(dir) : err;
+}
+
+/* ------------------------------------------------------- open, delete */
+
+static void topic_free(struct topic *topic)
+{
+    if (topic == NULL) {
+        return;
+    }
+    free(topic->partitions);
+    free(topic);
+}
+
+static void partition_dir(const struct topics *t, const char *name, int32_t p, uint64_t stamp,
+                          char *out, size_t size)
+{
+    if (stamp == 0) {
+        snprintf(out, size, "%s/%s-%d", t->dir, name, p);
+    } else {
+        snprintf(out, size, "%s/%s-%d.%016" PRIx64 "-delete", t->dir, name, p, stamp);
+    }
+}
+
+/* Nanoseconds since the epoch: a name that a later rename of a directory of
+ * the same name cannot take. */
+static uint64_t rename_stamp(void)
+{
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    uint64_t stamp = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* Makes partition p's directory belong to the topic: a directory of an
+ * earlier topic of this name goes first; a new one gets partition.metadata. */
+static int claim_dir(struct topics *t, const struct topic *topic, int32_t p)
+{
+    char dir[1400];
+    partition_dir(t, topic->name, p, 0, dir, sizeof(dir));
+    uint8_t id[16];
+    int err = partition_metadata_read(dir, id);
+    if (err == 0 && memcmp(id, topic->id, 16) == 0) {
+        return 0;
+    }
+    if (err == 0 || err == -EBADMSG) {
+        LOG_INFO("topics", "removing a partition of an earlier topic of this name dir=%s", dir);
+        err = remove_tree(dir);
+        if (err != 0) {
+            return err;
+        }
+    } else if (err != -ENOENT) {
+        return err;
+    }
+    /* Missing: a new partition, or a directory from before partition.metadata
+     * existed (or whose file a crash prevented): it is this topic's. */
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    err = partition_metadata_write(dir, topic->id);
+    return err == 0 ? sync_dir(t->dir) : err;
+}
+
+static int open_partitions(struct topics *t, struct topic *topic)
+{
+    for (int32_t p = 0; p < topic->partition_count; p++) {
+        char dir[1400];
+        partition_dir(t, topic->name, p, 0, dir, sizeof(dir));
+        int err = claim_dir(t, topic, p);
+        topic->partitions[p].index = p;
+        topic->partitions[p].log = err == 0 ? log_open(t->shard, dir, &topic->config, &err) : NULL;
+        if (topic->partitions[p].log == NULL) {
+            LOG_ERROR("topics", "cannot open partition dir=%s err=%s", dir, strerror(-err));
+            while (p-- > 0) {
+                log_close(topic->partitions[p].log);
+                topic->partitions[p].log = NULL;
+            }
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* The broker's defaults with the image's overrides. An override this
+ * version cannot parse is logged and left out. */
+static void topic_config_from(const struct topics *t, const struct md_topic *mt,
+                              struct log_config *config, uint32_t *set)
+{
+    *config = t->config;
+    *set = 0;
+    for (unsigned i = 0; i < mt->config_count; i++) {
+        const struct md_config *c = &mt->configs[i];
+        int key = topic_config_find(c->name, strlen(c->name));
+        if (key < 0 ||
+            topic_config_set(config, (enum topic_config_key)key, c->value, strlen(c->value)) != 0) {
+            LOG_WARN("topics", "topic setting ignored topic=%s key=%s value=%s", mt->name, c->name,
+                     c->value);
+            continue;
+        }
+        *set |= 1u << key;
+    }
+}
+
+static int topic_open(struct topics *t, const struct md_topic *mt)
+{
+    struct topic *topic = calloc(1, sizeof(*topic));
+    if (topic == NULL) {
+        return -ENOMEM;
+    }
+    snprintf(topic->name, sizeof(topic->name), "%s", mt->name);
+    memcpy(topic->id, mt->id, 16);
+    topic->partition_count = mt->partitions;
+    topic->partitions = calloc((size_t)mt->partitions, sizeof(*topic->partitions));
+    topic_config_from(t, mt, &topic->config, &topic->config_set);
+    int err = topic->partitions == NULL ? -ENOMEM : open_partitions(t, topic);
+    if (err == 0) {
+        err = table_add(t, topic);
+        if (err != 0) {
+            for (int32_t p = 0; p < topic->partition_count; p++) {
+                log_close(topic->partitions[p].log);
+            }
+        }
+    }
+    if (err != 0) {
+        topic_free(topic);
+        return err;
+    }
+    LOG_INFO("topics", "topic open name=%s partitions=%d overrides=%u", topic->name,
+             topic->partition_count, mt->config_count);
+    return 0;
+}
+
+static int topic_delete(struct topics *t, struct topic *topic, topics_closing_cb *before_close,
+                        void *opaque)
+{
+    table_remove(t, topic);
+    uint64_t stamp = rename_stamp();
     int first = 0;
     char from[1400];
     char to[1400];
     /* Renamed first, while the logs are open (they reach their files through
      * their directory's fd): the name is free at once for a new topic. */
     for (int32_t p = 0; p < topic->partition_count; p++) {
-        partition_dir(t, topic, p, 0, from, sizeof(from));
-        partition_dir(t, topic, p, stamp, to, sizeof(to));
+        partition_dir(t, topic->name, p, 0, from, sizeof(from));
+        partition_dir(t, topic->name, p, stamp, to, sizeof(to));
         if (rename(from, to) != 0) {
             first = first != 0 ? first : -errno;
             LOG_ERROR("topics", "cannot rename for deletion dir=%s err=%s", from, strerror(errno));
@@ -264,7 +457,7 @@ int topics_delete(struct topics *t, struct topic *topic, topics_closing_cb *befo
     for (int32_t p = 0; p < topic->partition_count; p++) {
         err = log_close(topic->partitions[p].log);
         first = first != 0 ? first : err;
-        partition_dir(t, topic, p, stamp, to, sizeof(to));
+        partition_dir(t, topic->name, p, stamp, to, sizeof(to));
         err = remove_tree(to);
         if (err != 0 && err != -ENOENT) {
             first = first != 0 ? first : err;
@@ -276,6 +469,56 @@ int topics_delete(struct topics *t, struct topic *topic, topics_closing_cb *befo
     topic_free(topic);
     return first;
 }
+
+/* Applies changed overrides to an open topic's logs. */
+static void topic_reconfigure(struct topics *t, struct topic *topic, const struct md_topic *mt)
+{
+    struct log_config config;
+    uint32_t set;
+    topic_config_from(t, mt, &config, &set);
+    if (set == topic->config_set && memcmp(&config, &topic->config, sizeof(config)) == 0) {
+        return;
+    }
+    for (int32_t p = 0; p < topic->partition_count; p++) {
+        int err = log_set_config(topic->partitions[p].log, &config);
+        if (err != 0) {
+            LOG_WARN("topics", "settings refused by the log topic=%s partition=%d err=%s",
+                     topic->name, p, strerror(-err));
+            return;
+        }
+    }
+    topic->config = config;
+    topic->config_set = set;
+}
+
+int topics_sync(struct topics *t, const struct md_image *image, topics_closing_cb *before_close,
+                void *opaque)
+{
+    int first = 0;
+    for (unsigned i = t->count; i-- > 0;) {
+        struct topic *topic = t->list[i];
+        struct md_topic *mt = md_topic_find_id(image, topic->id);
+        if (mt == NULL) {
+            int err = topic_delete(t, topic, before_close, opaque);
+            first = first != 0 ? first : err;
+        } else {
+            topic_reconfigure(t, topic, mt);
+        }
+    }
+    for (unsigned i = 0; i < image->topic_count; i++) {
+        const struct md_topic *mt = image->topics[i];
+        if (topics_find_id(t, mt->id) == NULL) {
+            int err = topic_open(t, mt);
+            if (err != 0) {
+                LOG_ERROR("topics", "topic not served name=%s err=%s", mt->name, strerror(-err));
+                first = first != 0 ? first : err;
+            }
+        }
+    }
+    return first;
+}
+
+/* ------------------------------------------------------------- start */
 
 /* "<topic>-<n>" -> topic length and n, or -1. */
 static int parse_partition_dir(const char *entry, size_t *topic_len, int32_t *index)
@@ -296,6 +539,79 @@ static int parse_partition_dir(const char *entry, size_t *topic_len, int32_t *in
     return topic_name_valid(entry, *topic_len) ? 0 : -1;
 }
 
+static bool has_suffix(const char *entry, const char *suffix)
+{
+    size_t len = strlen(entry);
+    size_t n = strlen(suffix);
+    return len > n && strcmp(entry + len - n, suffix) == 0 && strchr(entry, '.') != NULL;
+}
+
+/* One directory entry of log.dirs at start. */
+static void sweep_entry(struct topics *t, const char *entry)
+{
+    char path[1400];
+    snprintf(path, sizeof(path), "%s/%s", t->dir, entry);
+    if (has_suffix(entry, "-delete")) {
+        int rm = remove_tree(path); /* a deletion that a crash interrupted */
+        LOG_INFO("topics", "deleted partition removed dir=%s err=%d", path, rm);
+        return;
+    }
+    size_t len;
+    int32_t index;
+    if (strcmp(entry, METALOG_DIR_NAME) == 0 || parse_partition_dir(entry, &len, &index) != 0) {
+        return;
+    }
+    struct topic *topic = topics_find(t, entry, len);
+    if (topic != NULL && index < topic->partition_count) {
+        return;
+    }
+    uint8_t id[16];
+    if (partition_metadata_read(path, id) == 0) {
+        int rm = remove_tree(path);
+        LOG_INFO("topics", "partition of a deleted topic removed dir=%s err=%d", path, rm);
+        return;
+    }
+    char to[1500];
+    snprintf(to, sizeof(to), "%s.%016" PRIx64 "-stray", path, rename_stamp());
+    int err = rename(path, to) == 0 ? 0 : -errno;
+    LOG_WARN("topics",
+             "partition directory unknown to the metadata log set aside dir=%s to=%s err=%d", path,
+             to, err);
+}
+
+void topics_sweep(struct topics *t)
+{
+    DIR *d = opendir(t->dir);
+    if (d == NULL) {
+        LOG_WARN("topics", "cannot list dir=%s err=%s", t->dir, strerror(errno));
+        return;
+    }
+    /* Names first: removing while reading a directory may skip entries. */
+    char(*names)[256] = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN)) {
+            continue;
+        }
+        if (count == cap) {
+            cap = cap == 0 ? 64 : cap * 2;
+            char(*more)[256] = realloc(names, cap * sizeof(*names));
+            if (more == NULL) {
+                break;
+            }
+            names = more;
+        }
+        snprintf(names[count++], sizeof(names[0]), "%s", e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 0; i < count; i++) {
+        sweep_entry(t, names[i]);
+    }
+    free(names);
+    sync_dir(t->dir);
+}
+
 int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
                 const struct log_config *config)
 {
@@ -304,52 +620,7 @@ int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         return -errno;
     }
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        return -errno;
-    }
-    /* First pass: the partition count of each topic (highest index + 1). */
-    struct dirent *e;
-    int err = 0;
-    while (err == 0 && (e = readdir(d)) != NULL) {
-        size_t len;
-        int32_t index;
-        if (e->d_name[0] != '.' && is_deleted_dir(e->d_name)) {
-            /* A deletion that a crash interrupted: finish it. */
-            char path[1400];
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            int rm = remove_tree(path);
-            LOG_INFO("topics", "deleted partition removed dir=%s err=%d", path, rm);
-            continue;
-        }
-        if (e->d_name[0] == '.' || parse_partition_dir(e->d_name, &len, &index) != 0) {
-            continue;
-        }
-        struct topic *topic = topics_find(t, e->d_name, len);
-        if (topic == NULL) {
-            topic = topic_alloc(e->d_name, len, 1);
-            err = topic == NULL ? -ENOMEM : table_add(t, topic);
-            if (err != 0) {
-                topic_free(topic);
-                break;
-            }
-        }
-        if (index + 1 > topic->partition_count) {
-            topic->partition_count = index + 1;
-        }
-    }
-    closedir(d);
-    for (unsigned i = 0; err == 0 && i < t->count; i++) {
-        struct topic *topic = t->list[i];
-        free(topic->partitions);
-        topic->partitions = calloc((size_t)topic->partition_count, sizeof(*topic->partitions));
-        topic->config = t->config;
-        err = topic->partitions == NULL ? -ENOMEM : open_partitions(t, topic, &topic->config);
-    }
-    if (err == 0 && t->count > 0) {
-        LOG_INFO("topics", "topics loaded count=%u dir=%s", t->count, dir);
-    }
-    return err;
+    return index_rebuild(t, 0);
 }
 
 int topics_deinit(struct topics *t)
@@ -364,6 +635,20 @@ int topics_deinit(struct topics *t)
         topic_free(topic);
     }
     free(t->list);
+    free(t->by_name);
+    free(t->by_id);
     *t = (struct topics){0};
     return first;
+}
+
+int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
+                  const struct log_config *config, struct topic **out)
+{
+    (void)t;
+    (void)name;
+    (void)len;
+    (void)partitions;
+    (void)config;
+    *out = NULL;
+    return -ENOTSUP; /* topics come from the metadata log: see topics_sync */
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The shard's table of topics and their partitions, each partition one
- * storage log in <log.dirs>/<topic>-<partition>/. For now the table is
- * rebuilt at start from those directories; the __cluster_metadata log will
- * become its source of truth.
+ * The shard's table of topics and their open partitions, each partition one
+ * storage log in <log.dirs>/<topic>-<partition>/. The table follows the
+ * metadata image (replication/metadata.h): topics_sync() opens what the image
+ * has and deletes what it no longer has. Each partition directory holds a
+ * partition.metadata file naming the topic id it belongs to, so that a
+ * directory left by an earlier topic of the same name is never taken for the
+ * new one's.
  */
 #ifndef SL_BROKER_TOPICS_H
 #define SL_BROKER_TOPICS_H
@@ -34,42 +37,58 @@ struct topic {
 
 struct topics {
     struct log_shard *shard;
-    struct log_config config;
+    struct log_config config; /* the broker's defaults for every topic */
     char dir[1024];
-    struct topic **list;
+    struct topic **list; /* in creation order */
     unsigned count;
     unsigned cap;
+    struct topic **by_name; /* open addressing, index_size slots, NULL = free */
+    struct topic **by_id;
+    unsigned index_size; /* a power of two, at least twice count */
 };
 
-/* Opens every partition found under dir. */
+struct md_image;
+
+/* An empty table for the partitions under dir (created if missing). */
 int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
                 const struct log_config *config);
 /* Closes every log cleanly; returns the first error. */
 int topics_deinit(struct topics *t);
 struct topic *topics_find(const struct topics *t, const char *name, size_t len);
+/* The topic with this id, or NULL. */
+struct topic *topics_find_id(const struct topics *t, const uint8_t id[16]);
 /* Kafka's rules: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
 bool topic_name_valid(const char *name, size_t len);
-/* Creates a topic (its partition directories and logs) with config, or the
- * broker's default when config is NULL (copied). -EEXIST, -EINVAL (name, count
- * or a config the log refuses), -ENOSPC (table full) or the storage's error. */
-int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
-                  const struct log_config *config, struct topic **out);
 
-struct topic;
 /* Called with a topic being deleted, out of the table, before its logs close. */
 typedef void topics_closing_cb(void *opaque, const struct topic *topic);
 
 /*
- * Deletes a topic: it leaves the table, its partition directories are renamed
- * to <topic>-<n>.<stamp>-delete (which topics_init never opens, and removes),
- * before_close (may be NULL) sees the topic, then the logs close and the
- * directories are removed. Synchronous: closing drains the ring and removal
- * is file by file. The topic is freed and gone from the table whatever the
- * result; returns 0 or the first error met.
+ * Makes the table what the metadata image says: opens (creating) the
+ * partitions of every topic the image has and the table lacks, deletes every
+ * topic the table has and the image does not (or has under another id), and
+ * applies changed setting overrides to the open logs. A deleted topic leaves
+ * the table, its directories are renamed to <topic>-<n>.<stamp>-delete (never
+ * opened, removed at the next start if need be), before_close sees it, then
+ * its logs close and its directories go. Synchronous file I/O (opening and
+ * closing logs): metadata changes are rare. Returns 0 or the first error met;
+ * a topic that could not be opened is left out of the table and logged.
  */
-int topics_delete(struct topics *t, struct topic *topic, topics_closing_cb *before_close,
-                  void *opaque);
-/* The topic with this id, or NULL. */
-struct topic *topics_find_id(const struct topics *t, const uint8_t id[16]);
+int topics_sync(struct topics *t, const struct md_image *image, topics_closing_cb *before_close,
+                void *opaque);
+
+/*
+ * At start, after the first topics_sync: removes what interrupted deletions
+ * left (*-delete), and partition directories the image does not know: those
+ * carrying a partition.metadata file were this broker's (their topic was
+ * deleted) and are removed; others are renamed to <name>.<stamp>-stray and
+ * kept for the operator, with a warning.
+ */
+void topics_sweep(struct topics *t);
+
+/* Gone: topics are created through the metadata log. Kept until Produce stops
+ * calling it; always -ENOTSUP. */
+int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
+                  const struct log_config *config, struct topic **out);
 
 #endif

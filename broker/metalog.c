@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The single node's __cluster_metadata log: replay at open, then changes
+ * appended one batch each and applied in log order once durable. Appends on
+ * one log complete in order, so the image sees changes in offset order, as a
+ * replay would.
+ */
+#include "broker/metalog.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/batch.h"
+
+/* Bytes read per replay step: several batches at a time. */
+#define REPLAY_READ_BYTES (1u << 20)
+
+struct pending {
+    struct metalog *ml;
+    struct pending *next;
+    metalog_done_cb *done;
+    void *opaque;
+    size_t len;
+    uint8_t batch[]; /* as appended: applied from here once durable */
+};
+
+struct metalog {
+    struct log *log;
+    struct ev_loop *loop;
+    struct md_image *image;
+    metalog_applied_cb *applied;
+    void *opaque;
+    unsigned pending_count;
+};
+
+void metalog_txn_init(struct metalog_txn *txn)
+{
+    buf_init(&txn->bytes, METALOG_TXN_BYTES_MAX);
+    txn->count = 0;
+}
+
+void metalog_txn_deinit(struct metalog_txn *txn)
+{
+    buf_deinit(&txn->bytes);
+    txn->count = 0;
+}
+
+int metalog_txn_mark(struct metalog_txn *txn)
+{
+    if (txn->count == METALOG_TXN_RECORDS_MAX) {
+        return -ENOBUFS;
+    }
+    txn->ends[txn->count++] = (uint32_t)txn->bytes.len;
+    return 0;
+}
+
+/* ------------------------------------------------------------ replay */
+
+struct replay {
+    struct log_read rd;
+    struct buf out;
+    bool done;
+    int status;
+};
+
+static void replay_read_done(void *opaque, int status)
+{
+    struct replay *r = opaque;
+    r->status = status;
+    r->done = true;
+}
+
+/* Applies the whole batches in buf; returns the offset after the last one
+ * or a negative error. */
+static int64_t replay_apply(struct metalog *ml, const struct buf *out, int64_t offset)
+{
+    size_t pos = 0;
+    while (pos < out->len) {
+        struct batch_header h;
+        if (batch_header_decode(out->data + pos, out->len - pos, &h) != 0 ||
+            batch_total_bytes(&h) > out->len - pos) {
+            return -EUCLEAN; /* the log hands out whole batches only */
+        }
+        size_t n = batch_total_bytes(&h);
+        if (batch_last_offset(&h) >= offset) {
+            int rc = md_apply_batch(ml->image, out->data + pos, n);
+            if (rc < 0) {
+                LOG_ERROR("metalog", "cannot apply a metadata batch offset=%lld err=%s",
+                          (long long)h.base_offset, strerror(-rc));
+                return rc == -ENOMEM ? rc : -EUCLEAN;
+            }
+            if (ml->applied != NULL) {
+                ml->applied(ml->opaque, 1);
+            }
+        }
+        offset = batch_last_offset(&h) + 1;
+        pos += n;
+    }
+    return offset;
+}
+
+static int replay(struct metalog *ml)
+{
+    struct replay r = {0};
+    buf_init(&r.out, 4 * REPLAY_READ_BYTES);
+    int64_t offset = log_start_offset(ml->log);
+    int64_t end = log_end_offset(ml->log);
+    int err = 0;
+    while (err == 0 && offset < end) {
+        buf_reset(&r.out);
+        r.rd = (struct log_read){.offset = offset,
+                                 .max_offset = end,
+                                 .max_bytes = REPLAY_READ_BYTES,
+                                 .out = &r.out,
+                                 .cb = replay_read_done,
+                                 .opaque = &r};
+        r.done = false;
+        int rc = log_read(ml->log, &r.rd);
+        if (rc == LOG_PENDING) {
+            while (!r.done) {
+                ev_run(ml->loop, EVRUN_ONCE);
+            }
+            rc = r.status;
+        }
+        if (rc <= 0) {
+            err = rc < 0 ? rc : -EUCLEAN; /* nothing below the end: the log lies */
+            break;
+        }
+        int64_t next = replay_apply(ml, &r.out, offset);
+        err = next < 0 ? (int)next : 0;
+        offset = next;
+    }
+    buf_deinit(&r.out);
+    return err;
+}
+
+/* ------------------------------------------------------- open, close */
+
+struct metalog *metalog_open(struct ev_loop *loop, struct log_shard *shard, const char *dir,
+                             struct md_image *image, metalog_applied_cb *applied, void *opaque,
+                             int *err)
+{
+    struct metalog *ml = calloc(1, sizeof(*ml));
+    if (ml == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    *ml = (struct metalog){.loop = loop, .image = image, .applied = applied, .opaque = opaque};
+    /* The metadata is never dropped by retention, and every change is
+     * durable before it is applied, whatever the data partitions do. */
+    struct log_config lc;
+    log_config_default(&lc);
+    lc.retention_bytes = -1;
+    lc.retention_ms = -1;
+    lc.flush_policy = FLUSH_ALWAYS;
+    lc.segment_bytes = 64u << 20;
+    lc.max_message_bytes = METALOG_TXN_BYTES_MAX + 4096;
+    char path[1400];
+    snprintf(path, sizeof(path), "%s/%s", dir, METALOG_DIR_NAME);
+    ml->log = log_open(shard, path, &lc, err);
+    if (ml->log == NULL) {
+        free(ml);
+        return NULL;
+    }
+    uint64_t t0 = time_mono_ns();
+    *err = log_needs_repair(ml->log) ? -EUCLEAN : replay(ml);
+    if (*err != 0) {
+        LOG_ERROR("metalog", "cannot replay the metadata log dir=%s err=%s", path, strerror(-*err));
+        log_close(ml->log);
+        free(ml);
+        return NULL;
+    }
+    LOG_INFO("metalog", "metadata replayed dir=%s records=%llu skipped=%llu topics=%u ms=%.1f",
+             path, (unsigned long long)image->applied, (unsigned long long)image->skipped,
+             image->topic_count, (double)(time_mono_ns() - t0) / 1e6);
+    return ml;
+}
+
+int metalog_close(struct metalog *ml)
+{
+    if (ml == NULL) {
+        return 0;
+    }
+    int err = log_close(ml->log);      /* pending changes complete (and apply) first */
+    SL_ASSERT(ml->pending_count == 0); /* closing drains every append */
+    free(ml);
+    return err;
+}
+
+/* ------------------------------------------------------------ commit */
+
+static void commit_done(void *opaque, int status, int64_t base_offset)
+{
+    struct pending *p = opaque;
+    struct metalog *ml = p->ml;
+    (void)base_offset;
+    ml->pending_count--;
+    if (status == 0) {
+        int rc = md_apply_batch(ml->image, p->batch, p->len);
+        /* The batch was built by metalog_commit from md_put_*() records. */
+        SL_ASSERT(rc >= 0 || rc == -ENOMEM);
+        status = rc < 0 ? rc : 0;
+        if (rc < 0) {
+            LOG_ERROR("metalog", "a durable change could not be applied err=%s: restart to apply",
+                      strerror(-rc));
+        } else if (ml->applied != NULL) {
+            ml->applied(ml->opaque, 0);
+        }
+    } else {
+        LOG_ERROR("metalog", "metadata change failed err=%s", strerror(-status));
+    }
+    if (p->done != NULL) {
+        p->done(p->opaque, status);
+    }
+    free(p);
+}
+
+int metalog_commit(struct metalog *ml, const struct metalog_txn *txn, metalog_done_cb *done,
+                   void *opaque)
+{
+    if (txn->count == 0) {
+        return -EINVAL;
+    }
+    if (ml->pending_count >= METALOG_PENDING_MAX) {
+        return -ENOBUFS;
+    }
+    struct batch_record recs[METALOG_TXN_RECORDS_MAX];
+    int64_t now = time_wall_ms();
+    uint32_t start = 0;
+    for (unsigned i = 0; i < txn->count; i++) {
+        recs[i] = (struct batch_record){.timestamp = now,
+                                        .key_len = -1,
+                                        .value = txn->bytes.data + start,
+                                        .value_len = (int32_t)(txn->ends[i] - start)};
+        start = txn->ends[i];
+    }
+    struct buf out;
+    buf_init(&out, METALOG_TXN_BYTES_MAX + 4096);
+    struct batch_meta meta = {.producer_id = -1, .producer_epoch = -1, .base_sequence = -1};
+    int err = batch_encode(&out, &meta, recs, txn->count);
+    struct pending *p = err == 0 ? malloc(sizeof(*p) + out.len) : NULL;
+    if (p == NULL) {
+        buf_deinit(&out);
+        return err != 0 ? -EMSGSIZE : -ENOMEM;
+    }
+    *p = (struct pending){.ml = ml, .done = done, .opaque = opaque, .len = out.len};
+    memcpy(p->batch, out.data, out.len);
+    buf_deinit(&out);
+    err = log_append(ml->log, p->batch, p->len, 0, commit_done, p, NULL);
+    if (err != 0) {
+        free(p);
+        return err;
+    }
+    ml->pending_count++;
+    return 0;
+}
