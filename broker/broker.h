@@ -18,6 +18,7 @@
 #include "replication/metadata.h"
 
 struct fetch;
+struct groups;
 struct metalog;
 
 struct broker {
@@ -28,6 +29,7 @@ struct broker {
     struct md_image image;   /* the cluster metadata, as applied from the log */
     struct metalog *metalog; /* where metadata changes are appended */
     struct topics topics;    /* the open partitions, following the image */
+    struct groups *groups;   /* the group coordinator */
     struct server *server;
     struct fetch *parked; /* fetches waiting for data (long poll) */
     unsigned parked_count;
@@ -62,6 +64,17 @@ void handle_create_topics(struct handling *h);
 void handle_delete_topics(struct handling *h);
 void handle_offset_for_leader_epoch(struct handling *h);
 void handle_describe_configs(struct handling *h);
+/* The group APIs (handle_group.c). */
+void handle_find_coordinator(struct handling *h);
+void handle_join_group(struct handling *h);
+void handle_sync_group(struct handling *h);
+void handle_heartbeat(struct handling *h);
+void handle_leave_group(struct handling *h);
+void handle_offset_commit(struct handling *h);
+void handle_offset_fetch(struct handling *h);
+void handle_describe_groups(struct handling *h);
+void handle_list_groups(struct handling *h);
+void handle_delete_groups(struct handling *h);
 /* The metalog's hook: a change was applied to the image (replay: while
  * replaying at start), so the topic table follows it. opaque = the broker. */
 void broker_metadata_applied(void *opaque, int replay);

@@ -31,6 +31,19 @@ struct broker_config {
     int32_t connection_requests_max;
     int64_t connection_response_queue_bytes;
     int32_t fetch_max_wait_ms_max;
+    /* groups and committed offsets */
+    int32_t offsets_topic_num_partitions;
+    int64_t offsets_topic_segment_bytes;
+    int32_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
+    int32_t offset_metadata_max_bytes;
+    int64_t offsets_max;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t group_max_size;
+    int32_t groups_max;
+    int32_t group_member_metadata_max_bytes;
     /* storage (docs/storage.md) */
     int64_t log_segment_bytes;
     int64_t log_roll_ms;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/groups.h"
 #include "broker/metalog.h"
 #include "common/log.h"
 #include "proto/errors.h"
@@ -65,7 +66,7 @@ static void describe_topic(struct handling *h,
         kmsg_init(&kmsg_metadata_response_metadata_response_partition_desc, &parts[p]);
         parts[p].partition_index = p;
         parts[p].leader_id = node;
-        parts[p].leader_epoch = 0;
+        parts[p].leader_epoch = topic->partitions[p].leader_epoch;
         parts[p].replica_nodes = (struct karray){nodes, 1};
         parts[p].isr_nodes = (struct karray){nodes, 1};
         parts[p].offline_replicas = (struct karray){NULL, 0};
@@ -74,6 +75,7 @@ static void describe_topic(struct handling *h,
     }
     out->error_code = KAFKA_ERR_NONE;
     out->name = kstr_of(topic->name);
+    out->is_internal = strcmp(topic->name, GROUPS_TOPIC) == 0;
     memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
     out->partitions = (struct karray){parts, topic->partition_count};
 }

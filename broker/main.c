@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/groups.h"
 #include "broker/metalog.h"
 #include "common/assert.h"
 #include "common/log.h"
@@ -57,6 +58,96 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     s->stopping = true;
     server_stop(s->b->server);
     broker_release_fetches(s->b);
+    groups_release(s->b->groups);
+}
+
+static void change_done(void *opaque, int status)
+{
+    int *result = opaque;
+    *result = status;
+}
+
+/* __consumer_offsets, created at the first start through the metadata log:
+ * its partitions keep committed offsets and group metadata. */
+static int ensure_offsets_topic(struct broker *b)
+{
+    if (topics_find(&b->topics, GROUPS_TOPIC, strlen(GROUPS_TOPIC)) != NULL) {
+        return 0;
+    }
+    static const char *const settings[][2] = {{"retention.ms", "-1"}, {"retention.bytes", "-1"}};
+    char segment[32];
+    snprintf(segment, sizeof(segment), "%lld", (long long)b->config.offsets_topic_segment_bytes);
+    uint8_t id[16];
+    struct metalog_txn txn;
+    metalog_txn_init(&txn);
+    int err = md_new_topic_id(&b->image, id);
+    err = err != 0 ? err
+                   : md_put_topic(&txn.bytes, GROUPS_TOPIC, strlen(GROUPS_TOPIC), id,
+                                  b->config.offsets_topic_num_partitions);
+    err = err != 0 ? err : metalog_txn_mark(&txn);
+    for (size_t i = 0; err == 0 && i < sizeof(settings) / sizeof(settings[0]); i++) {
+        err =
+            md_put_config(&txn.bytes, GROUPS_TOPIC, strlen(GROUPS_TOPIC), settings[i][0],
+                          strlen(settings[i][0]), settings[i][1], (int32_t)strlen(settings[i][1]));
+        err = err != 0 ? err : metalog_txn_mark(&txn);
+    }
+    err = err != 0 ? err
+                   : md_put_config(&txn.bytes, GROUPS_TOPIC, strlen(GROUPS_TOPIC), "segment.bytes",
+                                   strlen("segment.bytes"), segment, (int32_t)strlen(segment));
+    err = err != 0 ? err : metalog_txn_mark(&txn);
+    int result = 1;
+    err = err != 0 ? err : metalog_commit(b->metalog, &txn, change_done, &result);
+    metalog_txn_deinit(&txn);
+    while (err == 0 && result == 1) {
+        ev_run(b->loop, EVRUN_ONCE);
+    }
+    err = err != 0 ? err : result;
+    if (err == 0 && topics_find(&b->topics, GROUPS_TOPIC, strlen(GROUPS_TOPIC)) == NULL) {
+        err = -EIO; /* recorded but its partitions did not open: the log said why */
+    }
+    return err;
+}
+
+static int start_groups(struct broker *b)
+{
+    int err = ensure_offsets_topic(b);
+    if (err != 0) {
+        LOG_ERROR("sluiced", "cannot create %s err=%s", GROUPS_TOPIC, strerror(-err));
+        return err;
+    }
+    const struct topic *t = topics_find(&b->topics, GROUPS_TOPIC, strlen(GROUPS_TOPIC));
+    if (t->partition_count != b->config.offsets_topic_num_partitions) {
+        LOG_WARN("sluiced",
+                 "%s keeps the partition count it was created with partitions=%d "
+                 "offsets.topic.num.partitions=%d",
+                 GROUPS_TOPIC, t->partition_count, b->config.offsets_topic_num_partitions);
+    }
+    struct log **logs = calloc((size_t)t->partition_count, sizeof(*logs));
+    if (logs == NULL) {
+        return -ENOMEM;
+    }
+    for (int32_t p = 0; p < t->partition_count; p++) {
+        logs[p] = t->partitions[p].log;
+    }
+    const struct broker_config *c = &b->config;
+    struct groups_config gc = {
+        .partitions = t->partition_count,
+        .min_session_timeout_ms = c->group_min_session_timeout_ms,
+        .max_session_timeout_ms = c->group_max_session_timeout_ms,
+        .initial_rebalance_delay_ms = c->group_initial_rebalance_delay_ms,
+        .max_size = c->group_max_size,
+        .groups_max = c->groups_max,
+        .member_metadata_max_bytes = c->group_member_metadata_max_bytes,
+        .offset_metadata_max_bytes = c->offset_metadata_max_bytes,
+        .offsets_retention_ms = (int64_t)c->offsets_retention_minutes * 60000,
+        .retention_check_interval_ms = c->offsets_retention_check_interval_ms,
+        .offsets_max = c->offsets_max,
+        .rewrite_bytes_min = (uint64_t)t->config.segment_bytes,
+        .batch_bytes_max = t->config.max_message_bytes,
+    };
+    b->groups = groups_new(b->loop, &gc, logs, &err);
+    free(logs);
+    return b->groups != NULL ? 0 : err;
 }
 
 static int start(struct broker *b)
@@ -101,6 +192,10 @@ static int start(struct broker *b)
         LOG_WARN("sluiced", "some topics are not served err=%s", strerror(-err));
     }
     topics_sweep(&b->topics);
+    err = start_groups(b);
+    if (err != 0) {
+        return err;
+    }
     const struct conf_listener *l = &b->config.listeners.list[0];
     struct server_config svc = {
         .host = l->host,
@@ -129,6 +224,7 @@ static int stop(struct broker *b)
         err = metalog_close(b->metalog);
         int topics_err = topics_deinit(&b->topics); /* flush, checkpoint, clean-shutdown markers */
         err = err != 0 ? err : topics_err;
+        groups_free(b->groups); /* after the logs: their last completions reach it */
         md_image_deinit(&b->image);
     }
     server_free(b->server);

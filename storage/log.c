@@ -1589,6 +1589,25 @@ int log_enforce_retention(struct log *log, int64_t now_ms)
     return removed;
 }
 
+int log_delete_below(struct log *log, int64_t offset)
+{
+    int removed = 0;
+    /* As retention: sealed segments past the checkpoint, never the active one. */
+    while (log->nsegs > 1 && log->segs[0]->sealed && log->segs[1]->base_offset <= offset &&
+           log->segs[1]->base_offset <= log->checkpoint_base) {
+        struct segment *seg = log->segs[0];
+        memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
+        log->nsegs--;
+        log->start_offset = log->segs[0]->base_offset;
+        LOG_INFO("storage", "segment deleted below offset dir=%s base=%" PRId64 " below=%" PRId64,
+                 log->dir, seg->base_offset, offset);
+        segment_retire(log, seg, false);
+        removed++;
+    }
+    SL_ASSERT(log->start_offset <= active_segment(log)->next_offset); /* the active one stays */
+    return removed;
+}
+
 /* ================================================================= state */
 
 int64_t log_start_offset(const struct log *log)

@@ -214,4 +214,12 @@ int log_offset_for_time(struct log *log, int64_t timestamp, int64_t *offset, int
  */
 int log_enforce_retention(struct log *log, int64_t now_ms);
 
+/*
+ * Deletes whole segments whose every offset is below `offset` (sealed ones
+ * only, as retention), moving the log start to the first kept segment. This
+ * is how an owner that rewrote the live records of its log past `offset`
+ * (compaction by rewrite) drops the old ones. Returns the segments removed.
+ */
+int log_delete_below(struct log *log, int64_t offset);
+
 #endif

@@ -107,7 +107,7 @@ broker_start
 check_topics "after SIGTERM"
 [ "$(sed -n 's/^topic_id: //p' "$data/gone-0/partition.metadata")" = "$new_gone_id" ] ||
     fail "gone's id changed over a restart"
-grep -q "metadata replayed .*topics=3" "$BROKER_LOG" || fail "replay did not find 3 topics"
+grep -q "metadata replayed .*topics=4" "$BROKER_LOG" || fail "replay did not find 4 topics (3 and __consumer_offsets)"
 # Refused: the metadata log's own name.
 if admin create __cluster_metadata 1 2>/dev/null; then
     fail "created a topic named __cluster_metadata"
