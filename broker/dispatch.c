@@ -31,7 +31,7 @@ static const struct {
     void (*handle)(struct handling *h);
 } served[] = {
     {KMSG_API_PRODUCE, 0, 9, handle_produce},
-    {KMSG_API_FETCH, 0, 12, handle_fetch},
+    {KMSG_API_FETCH, 0, 17, handle_fetch},
     {KMSG_API_LIST_OFFSETS, 0, 7, handle_list_offsets},
     {KMSG_API_METADATA, 0, 12, handle_metadata},
     {KMSG_API_OFFSET_COMMIT, 0, 8, handle_offset_commit},
@@ -45,8 +45,10 @@ static const struct {
     {KMSG_API_LIST_GROUPS, 0, 5, handle_list_groups},
     {KMSG_API_DELETE_GROUPS, 0, 2, handle_delete_groups},
     {KMSG_API_API_VERSIONS, 0, 3, handle_api_versions},
+    {KMSG_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, handle_offset_for_leader_epoch},
     {KMSG_API_CREATE_TOPICS, 0, 7, handle_create_topics},
     {KMSG_API_DELETE_TOPICS, 0, 6, handle_delete_topics},
+    {KMSG_API_DESCRIBE_CONFIGS, 0, 4, handle_describe_configs},
 };
 
 bool broker_api_range(int16_t api_key, int16_t *min, int16_t *max)

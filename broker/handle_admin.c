@@ -25,7 +25,7 @@
  * file (or its built-in default), which is where a topic's default comes from. */
 #define CONFIG_SOURCE_TOPIC         1
 #define CONFIG_SOURCE_STATIC_BROKER 4
-/* A topic's partitions at most: the bound topics_create enforces. */
+/* A topic's partitions at most: the bound the metadata image enforces. */
 #define PARTITIONS_MAX 100000
 
 static const uint8_t zero_id[16];

@@ -6,12 +6,27 @@
  * min_bytes come back it parks until an append makes data readable (a
  * produce's completion wakes every parked fetch, which reads again) or until
  * max_wait_ms: never a timer-driven poll.
+ *
+ * Versions. Fetch v4-17 is served field for field; v0-3 carry no RecordBatch
+ * v2 and answer UNSUPPORTED_VERSION per partition. From v13 topics are named
+ * by id (an unknown id is UNKNOWN_TOPIC_ID). Fetch sessions (v7+, KIP-227):
+ * this broker keeps none, so a full fetch (session epoch -1, or 0 asking for
+ * a new session) is answered with session id 0, which tells the client to keep
+ * sending full fetches, and any other epoch, which continues a session, is
+ * FETCH_SESSION_ID_NOT_FOUND, as Kafka answers an unknown session.
+ * current_leader_epoch (v9+) is checked as Kafka does (leader_epoch.h); a
+ * fenced partition names the leader and its epoch (current_leader, v12+, and
+ * node_endpoints, v16+). last_fetched_epoch (v12+) is checked against the
+ * epoch history: a fetch whose log diverged gets no records and the
+ * diverging_epoch to truncate to. The replica id (replica_id, replica_state)
+ * and replica_directory_id (v17) are not used: there are no followers yet.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/leader_epoch.h"
 #include "common/assert.h"
 #include "common/log.h"
 #include "proto/errors.h"
@@ -24,6 +39,7 @@ struct fetch_part {
     struct kmsg_fetch_response_partition_data *out;
     struct buf data;
     struct log_read read;
+    bool diverged; /* the fetcher's log diverged: answered without reading */
 };
 
 struct fetch {
@@ -112,7 +128,7 @@ static void fetch_round_done(struct fetch *f)
     bool error = false;
     for (int32_t i = 0; i < f->nparts; i++) {
         total += f->parts[i].data.len;
-        error = error || f->parts[i].out->error_code != KAFKA_ERR_NONE;
+        error = error || f->parts[i].out->error_code != KAFKA_ERR_NONE || f->parts[i].diverged;
     }
     if (total >= (size_t)(rq->min_bytes > 0 ? rq->min_bytes : 1) || error || rq->max_wait_ms <= 0 ||
         !conn_open(f->h->req->conn)) {
@@ -167,7 +183,7 @@ static void fetch_run(struct fetch *f)
     f->reads_pending = 1; /* this function, until every read is started */
     for (int32_t i = 0; i < f->nparts; i++) {
         struct fetch_part *part = &f->parts[i];
-        if (part->log == NULL || part->out->error_code != KAFKA_ERR_NONE) {
+        if (part->log == NULL || part->out->error_code != KAFKA_ERR_NONE || part->diverged) {
             continue;
         }
         buf_reset(&part->data);
@@ -260,10 +276,124 @@ void broker_topic_closing(struct broker *b, const struct topic *topic)
     }
 }
 
+/*
+ * Kafka's divergence check (Partition.readRecords) of a fetch that names the
+ * epoch of the last record it has: OFFSET_OUT_OF_RANGE when that epoch has no
+ * end here or the offset is below the log's start, else diverged when the
+ * epoch ended before the fetch offset (or only an older one is known).
+ */
+static int16_t check_divergence(struct fetch_part *part, const struct partition *partition,
+                                int32_t last_fetched_epoch)
+{
+    int32_t epoch;
+    int64_t end_offset;
+    leader_epoch_end_offset(partition, last_fetched_epoch, &epoch, &end_offset);
+    if (epoch == LEADER_EPOCH_UNDEFINED || end_offset == LEADER_EPOCH_OFFSET_UNDEFINED ||
+        part->offset < log_start_offset(partition->log)) {
+        return KAFKA_ERR_OFFSET_OUT_OF_RANGE;
+    }
+    if (epoch < last_fetched_epoch || end_offset < part->offset) {
+        part->out->diverging_epoch.epoch = epoch;
+        part->out->diverging_epoch.end_offset = end_offset;
+        part->diverged = true;
+    }
+    return KAFKA_ERR_NONE;
+}
+
+/* Sets up one partition of the request: its log to read, or its error. */
+static void fetch_part_init(struct fetch *f, struct fetch_part *part, const struct topic *topic,
+                            const struct kmsg_fetch_request_fetch_partition *in)
+{
+    struct handling *h = f->h;
+    struct kmsg_fetch_response_partition_data *out = part->out;
+    if (h->version < 4) {
+        out->error_code = KAFKA_ERR_UNSUPPORTED_VERSION; /* no RecordBatch v2 */
+    } else if (topic == NULL) {
+        /* By id (v13+) Kafka cannot tell the topic's name, and says so. */
+        out->error_code =
+            h->version >= 13 ? KAFKA_ERR_UNKNOWN_TOPIC_ID : KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    } else if (in->partition < 0 || in->partition >= topic->partition_count) {
+        out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    } else {
+        const struct partition *partition = &topic->partitions[in->partition];
+        out->error_code = leader_epoch_check(partition, in->current_leader_epoch);
+        if (out->error_code == KAFKA_ERR_FENCED_LEADER_EPOCH) {
+            out->current_leader.leader_id = h->broker->config.node_id;
+            out->current_leader.leader_epoch = partition->leader_epoch;
+        } else if (out->error_code == KAFKA_ERR_NONE &&
+                   in->last_fetched_epoch != LEADER_EPOCH_NONE) {
+            out->error_code = check_divergence(part, partition, in->last_fetched_epoch);
+        }
+        if (out->error_code == KAFKA_ERR_NONE) {
+            part->log = partition->log;
+            return;
+        }
+        LOG_INFO("broker",
+                 "fetch: %s topic=%s partition=%d current_leader_epoch=%d last_fetched_epoch=%d "
+                 "ours=%d peer=%s",
+                 kafka_error_name(out->error_code), topic->name, in->partition,
+                 in->current_leader_epoch, in->last_fetched_epoch, partition->leader_epoch,
+                 conn_peer(h->req->conn));
+    }
+    out->high_watermark = -1; /* Kafka's INVALID_HIGH_WATERMARK beside an error */
+}
+
+/* The topic a request names: by name before v13, by id from v13 on. */
+static struct topic *fetch_topic(const struct handling *h,
+                                 const struct kmsg_fetch_request_fetch_topic *in)
+{
+    const struct topics *topics = &h->broker->topics;
+    if (h->version >= 13) {
+        return topics_find_id(topics, in->topic_id);
+    }
+    return in->topic.len > 0 ? topics_find(topics, in->topic.ptr, (size_t)in->topic.len) : NULL;
+}
+
+/* Fenced partitions name their leader's endpoint (v16+, KIP-951). */
+static void fetch_node_endpoints(struct fetch *f)
+{
+    struct handling *h = f->h;
+    bool fenced = false;
+    for (int32_t i = 0; i < f->nparts && !fenced; i++) {
+        fenced = f->parts[i].out->error_code == KAFKA_ERR_FENCED_LEADER_EPOCH;
+    }
+    struct kmsg_fetch_response_node_endpoint *ep = fenced ? handling_alloc(h, sizeof(*ep)) : NULL;
+    if (ep == NULL) {
+        return; /* none fenced, or no room: the field is optional */
+    }
+    kmsg_init(&kmsg_fetch_response_node_endpoint_desc, ep);
+    const char *host;
+    broker_endpoint(h->broker, &host, &ep->port);
+    ep->node_id = h->broker->config.node_id;
+    ep->host = (struct kstr){host, (int32_t)strlen(host)};
+    f->resp.node_endpoints = (struct karray){ep, 1};
+}
+
+/* A request that continues a fetch session (KIP-227): none exists here. */
+static bool fetch_session_unknown(struct handling *h, const struct kmsg_fetch_request *rq)
+{
+    /* Before v7 the epoch holds its default, -1: no session. */
+    if (rq->session_epoch == -1 || rq->session_epoch == 0) {
+        return false;
+    }
+    LOG_INFO("broker", "fetch: unknown fetch session id=%d epoch=%d peer=%s", rq->session_id,
+             rq->session_epoch, conn_peer(h->req->conn));
+    struct kmsg_fetch_response resp;
+    kmsg_init(&kmsg_fetch_response_desc, &resp);
+    resp.error_code = KAFKA_ERR_FETCH_SESSION_ID_NOT_FOUND;
+    resp.session_id = 0;
+    resp.responses = (struct karray){NULL, 0};
+    handling_respond(h, &resp);
+    return true;
+}
+
 void handle_fetch(struct handling *h)
 {
     struct broker *b = h->broker;
     const struct kmsg_fetch_request *rq = h->req->handler_data;
+    if (fetch_session_unknown(h, rq)) {
+        return;
+    }
     struct fetch *f = calloc(1, sizeof(*f));
     int32_t nparts = 0;
     const struct kmsg_fetch_request_fetch_topic *topics = rq->topics.items;
@@ -299,9 +429,7 @@ void handle_fetch(struct handling *h)
         kmsg_init(&kmsg_fetch_response_fetchable_topic_response_desc, &rtopics[t]);
         rtopics[t].topic = topics[t].topic;
         memcpy(rtopics[t].topic_id, topics[t].topic_id, 16);
-        struct topic *topic = topics[t].topic.len > 0 ? topics_find(&b->topics, topics[t].topic.ptr,
-                                                                    (size_t)topics[t].topic.len)
-                                                      : NULL;
+        const struct topic *topic = fetch_topic(h, &topics[t]);
         int32_t np = topics[t].partitions.count > 0 ? topics[t].partitions.count : 0;
         rtopics[t].partitions = (struct karray){&rparts[k], np};
         const struct kmsg_fetch_request_fetch_partition *pin = topics[t].partitions.items;
@@ -320,16 +448,10 @@ void handle_fetch(struct handling *h)
             budget -= part->max_bytes;
             /* Room for the first batch whole, even past max_bytes (KIP-74). */
             buf_init(&part->data, part->max_bytes + b->config.message_max_bytes + 4096u);
-            if (h->version < 4) {
-                out->error_code = KAFKA_ERR_UNSUPPORTED_VERSION; /* no RecordBatch v2 */
-            } else if (topic == NULL || pin[p].partition < 0 ||
-                       pin[p].partition >= topic->partition_count) {
-                out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else {
-                part->log = topic->partitions[pin[p].partition].log;
-            }
+            fetch_part_init(f, part, topic, &pin[p]);
         }
     }
+    fetch_node_endpoints(f);
     fetch_run(f);
 }
 
@@ -368,7 +490,19 @@ void handle_list_offsets(struct handling *h)
                 out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            struct log *log = topic->partitions[pin[p].partition_index].log;
+            const struct partition *partition = &topic->partitions[pin[p].partition_index];
+            /* current_leader_epoch is -1 (its default) before v4. */
+            out->error_code = leader_epoch_check(partition, pin[p].current_leader_epoch);
+            if (out->error_code != KAFKA_ERR_NONE) {
+                LOG_INFO("broker",
+                         "list offsets: %s topic=%s partition=%d current_leader_epoch=%d ours=%d "
+                         "peer=%s",
+                         kafka_error_name(out->error_code), topic->name, pin[p].partition_index,
+                         pin[p].current_leader_epoch, partition->leader_epoch,
+                         conn_peer(h->req->conn));
+                continue;
+            }
+            struct log *log = partition->log;
             int64_t ts = pin[p].timestamp;
             if (ts == -1 || ts == -3) { /* latest; max timestamp answered as latest */
                 out->offset = log_durable_offset(log);
@@ -386,7 +520,8 @@ void handle_list_offsets(struct handling *h)
                     out->timestamp = found_ts;
                 }
             }
-            out->leader_epoch = 0;
+            /* One epoch so far: every offset of the log is in it. */
+            out->leader_epoch = out->offset >= 0 ? partition->leader_epoch : -1;
             old[p] = out->offset;
             out->old_style_offsets.count = out->offset >= 0 ? 1 : 0;
         }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "common/assert.h"
 #include "common/bytes.h"
 #include "common/log.h"
 #include "proto/batch.h"
@@ -53,7 +54,39 @@ static void appended(void *opaque, int status, int64_t base_offset)
     produce_finish(part->pr);
 }
 
-/* Appends each batch of one partition's records. */
+/*
+ * Kafka's broker sets a CreateTime batch's maxTimestamp to its largest record
+ * timestamp before storing it (LogValidator, through setMaxTimestamp), which
+ * matters when a producer left it -1 (sarama) or marked the batch
+ * LogAppendTime, which a topic of CreateTime turns back into CreateTime. Every
+ * other batch already holds that value (batch_validate checks it), so only
+ * these two are opened and rewritten, in place in the request's frame, CRC
+ * recomputed. The batch is checked before its CRC is renewed; one that fails
+ * is left for log_append to refuse, with its reason. Compressed batches are
+ * stored as sent: their records are not opened here.
+ */
+static void fix_max_timestamp(struct handling *h, const uint8_t *batch, size_t len)
+{
+    if (len < BATCH_HEADER_BYTES || batch[BATCH_OFF_MAGIC] != 2) {
+        return;
+    }
+    bool log_append_time =
+        (be16_get(batch + BATCH_OFF_ATTRIBUTES) & BATCH_ATTR_LOG_APPEND_TIME) != 0;
+    if (!log_append_time && (int64_t)be64_get(batch + BATCH_OFF_MAX_TIMESTAMP) != -1) {
+        return;
+    }
+    int64_t max_timestamp;
+    if (batch_max_record_timestamp(batch, len, &max_timestamp, NULL) != 0) {
+        return;
+    }
+    /* The decoder is zero-copy: the records lie inside the request's frame,
+     * which the request owns and nothing else reads while it is handled. */
+    struct request *req = h->req;
+    SL_ASSERT(batch >= req->frame && batch + len <= req->frame + req->frame_len);
+    uint8_t *mutable_batch = req->frame + (batch - req->frame);
+    batch_set_max_timestamp(mutable_batch, len, false, max_timestamp);
+}
+
 /*
  * Appends one partition's records. From Produce v3 on, Kafka takes exactly
  * one RecordBatch per partition and refuses anything else whole
@@ -108,8 +141,10 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
         return;
     }
     *part = (struct produce_part){pr, out, log};
+    fix_max_timestamp(h, p, left);
     int64_t base = -1;
-    int err = log_append(log, p, left, 0, appended, part, &base);
+    int err =
+        log_append(log, p, left, topic->partitions[in->index].leader_epoch, appended, part, &base);
     if (err != 0) {
         out->error_code = (int16_t)kafka_error_from_errno(err);
         LOG_INFO("broker", "produce refused topic=%s partition=%d error=%s peer=%s", topic->name,
@@ -142,15 +177,10 @@ void handle_produce(struct handling *h)
     for (int32_t t = 0; t < nt; t++) {
         kmsg_init(&kmsg_produce_response_topic_produce_response_desc, &topics[t]);
         topics[t].name = in[t].name;
-        struct topic *topic = NULL;
-        if (in[t].name.len > 0) {
-            topic = topics_find(&b->topics, in[t].name.ptr, (size_t)in[t].name.len);
-            if (topic == NULL && b->config.auto_create_topics_enable &&
-                topic_name_valid(in[t].name.ptr, (size_t)in[t].name.len)) {
-                topics_create(&b->topics, in[t].name.ptr, (size_t)in[t].name.len,
-                              b->config.num_partitions, NULL, &topic);
-            }
-        }
+        /* Never created here, as in Kafka: only Metadata auto-creates. */
+        struct topic *topic = in[t].name.len > 0
+                                  ? topics_find(&b->topics, in[t].name.ptr, (size_t)in[t].name.len)
+                                  : NULL;
         int32_t np = in[t].partition_data.count > 0 ? in[t].partition_data.count : 0;
         struct kmsg_produce_response_partition_produce_response *parts =
             handling_alloc(h, (size_t)(np > 0 ? np : 1) * sizeof(*parts));

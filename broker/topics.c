@@ -640,15 +640,3 @@ int topics_deinit(struct topics *t)
     *t = (struct topics){0};
     return first;
 }
-
-int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
-                  const struct log_config *config, struct topic **out)
-{
-    (void)t;
-    (void)name;
-    (void)len;
-    (void)partitions;
-    (void)config;
-    *out = NULL;
-    return -ENOTSUP; /* topics come from the metadata log: see topics_sync */
-}

@@ -86,9 +86,4 @@ int topics_sync(struct topics *t, const struct md_image *image, topics_closing_c
  */
 void topics_sweep(struct topics *t);
 
-/* Gone: topics are created through the metadata log. Kept until Produce stops
- * calling it; always -ENOTSUP. */
-int topics_create(struct topics *t, const char *name, size_t len, int32_t partitions,
-                  const struct log_config *config, struct topic **out);
-
 #endif

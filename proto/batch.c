@@ -313,9 +313,10 @@ static int record_parse(const uint8_t **pos, const uint8_t *end, struct record_v
 
 /* --------------------------------------------------------------- validate */
 
-/* Checks 11-15 of the layout comment: the records of an uncompressed batch. */
+/* Checks 11-15 of the layout comment: the records of an uncompressed batch.
+ * The largest record timestamp goes to *max_out. */
 static int validate_records(const uint8_t *p, size_t total, const struct batch_header *h,
-                            bool create_time, const char **why)
+                            bool create_time, int64_t *max_out, const char **why)
 {
     if ((size_t)h->record_count > (total - BATCH_HEADER_BYTES) / BATCH_RECORD_MIN_BYTES) {
         return fail(why, -EBADMSG, "record count exceeds what the batch can hold");
@@ -344,12 +345,14 @@ static int validate_records(const uint8_t *p, size_t total, const struct batch_h
     if (create_time && h->max_timestamp != -1 && h->max_timestamp != max_timestamp) {
         return fail(why, -EBADMSG, "maxTimestamp is not the largest record timestamp");
     }
+    *max_out = max_timestamp;
     return 0;
 }
 
-/* Checks 7-15 of the layout comment, on a batch that passed the framing. */
+/* Checks 7-15 of the layout comment, on a batch that passed the framing; the
+ * largest record timestamp of an uncompressed batch goes to *max_out. */
 static int validate_full(const uint8_t *p, size_t total, const struct batch_header *h,
-                         const char **why)
+                         int64_t *max_out, const char **why)
 {
     if ((h->attributes & ~BATCH_ATTR_KNOWN_MASK) != 0) {
         return fail(why, -EBADMSG, "attributes has unused bits set");
@@ -377,11 +380,13 @@ static int validate_full(const uint8_t *p, size_t total, const struct batch_head
     if (compression != BATCH_COMPRESSION_NONE) {
         return 0;
     }
-    return validate_records(p, total, h, create_time, why);
+    return validate_records(p, total, h, create_time, max_out, why);
 }
 
-int batch_validate(const uint8_t *p, size_t len, enum batch_check check, size_t max_bytes,
-                   struct batch_header *h, const char **why)
+/* batch_validate, and the largest record timestamp of an uncompressed batch
+ * in *max_out (BATCH_CHECK_FULL only; else left alone). */
+static int validate(const uint8_t *p, size_t len, enum batch_check check, size_t max_bytes,
+                    struct batch_header *h, int64_t *max_out, const char **why)
 {
     if (len <= BATCH_OFF_MAGIC) {
         return fail(why, -EAGAIN, "truncated before the magic byte");
@@ -408,7 +413,7 @@ int batch_validate(const uint8_t *p, size_t len, enum batch_check check, size_t 
         return fail(why, -EBADMSG, "CRC mismatch");
     }
     if (check == BATCH_CHECK_FULL) {
-        rc = validate_full(p, total, &local, why);
+        rc = validate_full(p, total, &local, max_out, why);
         if (rc < 0) {
             return rc;
         }
@@ -417,6 +422,41 @@ int batch_validate(const uint8_t *p, size_t len, enum batch_check check, size_t 
         *h = local;
     }
     return 0;
+}
+
+int batch_validate(const uint8_t *p, size_t len, enum batch_check check, size_t max_bytes,
+                   struct batch_header *h, const char **why)
+{
+    int64_t max_timestamp;
+    return validate(p, len, check, max_bytes, h, &max_timestamp, why);
+}
+
+int batch_max_record_timestamp(const uint8_t *p, size_t len, int64_t *max_timestamp,
+                               const char **why)
+{
+    struct batch_header h;
+    int64_t max = INT64_MIN;
+    int rc = validate(p, len, BATCH_CHECK_FULL, 0, &h, &max, why);
+    if (rc < 0) {
+        return rc;
+    }
+    if ((h.attributes & BATCH_ATTR_COMPRESSION_MASK) != BATCH_COMPRESSION_NONE) {
+        return fail(why, -ENOTSUP, "compressed: the records are not opened");
+    }
+    SL_ASSERT(max != INT64_MIN); /* a valid batch has at least one record */
+    *max_timestamp = max;
+    return 0;
+}
+
+void batch_set_max_timestamp(uint8_t *p, size_t total_bytes, bool log_append_time,
+                             int64_t max_timestamp)
+{
+    uint16_t attributes = be16_get(p + BATCH_OFF_ATTRIBUTES);
+    attributes = log_append_time ? (uint16_t)(attributes | BATCH_ATTR_LOG_APPEND_TIME)
+                                 : (uint16_t)(attributes & ~BATCH_ATTR_LOG_APPEND_TIME);
+    be16_put(p + BATCH_OFF_ATTRIBUTES, attributes);
+    be64_put(p + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_timestamp);
+    be32_put(p + BATCH_OFF_CRC, batch_compute_crc(p, total_bytes));
 }
 
 /* ----------------------------------------------------------------- encode */

@@ -119,6 +119,24 @@ void batch_set_leader_epoch(uint8_t *p, int32_t leader_epoch);
 /* Computes the CRC over attributes..end of the batch at p (total bytes given). */
 uint32_t batch_compute_crc(const uint8_t *p, size_t total_bytes);
 
+/*
+ * The largest record timestamp of an uncompressed batch (what a CreateTime
+ * batch's maxTimestamp must hold), after the checks of batch_validate with
+ * BATCH_CHECK_FULL. Returns 0, batch_validate's errors, or -ENOTSUP for a
+ * compressed batch (its records are not opened here).
+ */
+int batch_max_record_timestamp(const uint8_t *p, size_t len, int64_t *max_timestamp,
+                               const char **why);
+
+/*
+ * Kafka's DefaultRecordBatch.setMaxTimestamp: sets the timestamp type
+ * (LogAppendTime or CreateTime) and maxTimestamp of the batch at p and
+ * recomputes its CRC, which covers both. Check the batch first: this makes
+ * any bytes look intact.
+ */
+void batch_set_max_timestamp(uint8_t *p, size_t total_bytes, bool log_append_time,
+                             int64_t max_timestamp);
+
 /* ---------------------------------------------------------------- records */
 
 struct batch_record_header {

@@ -423,15 +423,15 @@ def random_bytes(b):
     # Random bodies behind a correct size and a known API key and version:
     # these reach the request decoders. Any outcome but a crash or a hang is
     # acceptable: a response, or a close with a log line.
-    served = [(API_PRODUCE, 3, 9), (API_FETCH, 4, 12), (2, 0, 7), (API_METADATA, 0, 12),
-              (API_API_VERSIONS, 0, 3)]
+    served = [(API_PRODUCE, 3, 9), (API_FETCH, 4, 17), (2, 0, 7), (API_METADATA, 0, 12),
+              (API_API_VERSIONS, 0, 3), (23, 0, 4), (32, 0, 4)]
     outcomes = {}
     for i in range(60):
         key, lo, hi = served[i % len(served)]
         ver = rng.randint(lo, hi)
         n = rng.choice([0, 1, 2, 7, 16, 64, 300, 1000])
         body = bytes(rng.getrandbits(8) for _ in range(n))
-        hdr = header_v2 if ver >= {0: 9, 1: 12, 2: 6, 3: 9, 18: 3}[key] else header_v1
+        hdr = header_v2 if ver >= {0: 9, 1: 12, 2: 6, 3: 9, 18: 3, 23: 4, 32: 4}[key] else header_v1
         with Case(b, "random %d-byte body, api=%d v%d (#%d)" % (n, key, ver, i),
                   with_kcat=(i % 20 == 19)) as c:
             send_quietly(c.s, frame(hdr(key, ver, 1000 + i) + body))

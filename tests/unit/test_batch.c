@@ -379,6 +379,55 @@ static void test_batch_rewrites_outside_crc_keep_it_valid(void **state)
     free(p);
 }
 
+/* A producer's batch whose maxTimestamp is -1 (sarama) or that claims
+ * LogAppendTime: the broker reads the largest record timestamp and writes it
+ * back as Kafka's setMaxTimestamp does, with a fresh CRC. */
+static void test_batch_max_timestamp_rewrite(void **state)
+{
+    (void)state;
+    size_t total;
+    uint8_t *p = sample_batch(&total);
+    be64_put(p + BATCH_OFF_MAX_TIMESTAMP, UINT64_MAX); /* -1 */
+    recrc(p, total);
+    struct batch_header h;
+    assert_int_equal(batch_validate(p, total, BATCH_CHECK_FULL, 0, &h, NULL), 0);
+    int64_t max_ts = 0;
+    assert_int_equal(batch_max_record_timestamp(p, total, &max_ts, NULL), 0);
+    assert_int_equal(max_ts, SAMPLE_MAX_TS);
+    batch_set_max_timestamp(p, total, false, max_ts);
+    assert_int_equal(batch_validate(p, total, BATCH_CHECK_FULL, 0, &h, NULL), 0);
+    assert_int_equal(h.max_timestamp, SAMPLE_MAX_TS);
+    assert_int_equal(h.attributes & BATCH_ATTR_LOG_APPEND_TIME, 0);
+
+    /* LogAppendTime with a made-up maxTimestamp, turned into CreateTime. */
+    be16_put(p + BATCH_OFF_ATTRIBUTES, BATCH_ATTR_LOG_APPEND_TIME);
+    be64_put(p + BATCH_OFF_MAX_TIMESTAMP, 5);
+    recrc(p, total);
+    assert_int_equal(batch_max_record_timestamp(p, total, &max_ts, NULL), 0);
+    assert_int_equal(max_ts, SAMPLE_MAX_TS);
+    batch_set_max_timestamp(p, total, false, max_ts);
+    assert_int_equal(batch_validate(p, total, BATCH_CHECK_FULL, 0, &h, NULL), 0);
+    assert_int_equal(h.attributes, 0);
+    assert_int_equal(h.max_timestamp, SAMPLE_MAX_TS);
+    batch_set_max_timestamp(p, total, true, 77);
+    assert_int_equal(batch_validate(p, total, BATCH_CHECK_FULL, 0, &h, NULL), 0);
+    assert_int_equal(h.attributes, BATCH_ATTR_LOG_APPEND_TIME);
+    assert_int_equal(h.max_timestamp, 77);
+
+    /* A corrupt batch is refused before anything is read from it. */
+    p[total - 1] ^= 0xff;
+    const char *why = NULL;
+    assert_int_equal(batch_max_record_timestamp(p, total, &max_ts, &why), -EBADMSG);
+    assert_string_equal(why, "CRC mismatch");
+    p[total - 1] ^= 0xff;
+    /* A compressed batch's records are not opened. */
+    be64_put(p + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)SAMPLE_MAX_TS);
+    be16_put(p + BATCH_OFF_ATTRIBUTES, BATCH_COMPRESSION_GZIP);
+    recrc(p, total);
+    assert_int_equal(batch_max_record_timestamp(p, total, &max_ts, NULL), -ENOTSUP);
+    free(p);
+}
+
 /* In a LogAppendTime batch every record's timestamp is the batch's
  * maxTimestamp (the broker's clock), whatever the record deltas say. */
 static void test_batch_iterator_log_append_time(void **state)
@@ -1135,6 +1184,7 @@ int main(void)
         cmocka_unit_test(test_batch_encode_appends_back_to_back),
         cmocka_unit_test(test_batch_encode_refusals_leave_buf_unchanged),
         cmocka_unit_test(test_batch_rewrites_outside_crc_keep_it_valid),
+        cmocka_unit_test(test_batch_max_timestamp_rewrite),
         cmocka_unit_test(test_batch_header_decode),
         cmocka_unit_test(test_batch_validate_length_field),
         cmocka_unit_test(test_batch_validate_magic_and_crc),
