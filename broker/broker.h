@@ -50,6 +50,10 @@ struct handling {
 void broker_dispatch(void *opaque, struct request *req);
 /* Encodes resp as the response body and completes the request. */
 void handling_respond(struct handling *h, const void *resp);
+/* Ends the request without a response: the connection closes after the
+ * responses before it are written (what Kafka does with a request it cannot
+ * answer). The handling is freed. */
+void handling_close(struct handling *h);
 /* Allocates from the request's arena (zeroed); NULL when it is exhausted. */
 void *handling_alloc(struct handling *h, size_t n);
 /* The advertised host and port of this node. */

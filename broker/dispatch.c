@@ -91,6 +91,14 @@ void handling_respond(struct handling *h, const void *resp)
     server_respond(req);
 }
 
+void handling_close(struct handling *h)
+{
+    struct request *req = h->req;
+    handling_free(h);
+    req->no_response = true;
+    server_close_after(req);
+}
+
 /* ApiVersions of an unsupported version: answered in the v0 layout with
  * UNSUPPORTED_VERSION and the ranges, so the client can pick one (KIP-511). */
 static void api_versions_unsupported(struct handling *h)

@@ -331,7 +331,7 @@ void handle_create_topics(struct handling *h)
     if (results == NULL || op == NULL) {
         LOG_ERROR("broker", "create topics response does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     const struct kmsg_create_topics_request_creatable_topic *in = rq->topics.items;
@@ -343,7 +343,7 @@ void handle_create_topics(struct handling *h)
     if (repeated == NULL) {
         LOG_ERROR("broker", "create topics request does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     op->h = h;
@@ -491,7 +491,7 @@ void handle_delete_topics(struct handling *h)
     if (results == NULL) {
         LOG_ERROR("broker", "delete topics response does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     struct topic_key *keys = handling_alloc(h, (size_t)(n > 0 ? n : 1) * sizeof(*keys));
@@ -504,14 +504,14 @@ void handle_delete_topics(struct handling *h)
     if (repeated == NULL) {
         LOG_ERROR("broker", "delete topics request does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     struct delete_op *op = handling_alloc(h, sizeof(*op));
     if (op == NULL) {
         LOG_ERROR("broker", "delete topics request does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     op->h = h;

@@ -411,7 +411,7 @@ void handle_fetch(struct handling *h)
         free(f != NULL ? f->parts : NULL);
         free(f);
         LOG_ERROR("broker", "fetch does not fit in memory peer=%s", conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     f->h = h;

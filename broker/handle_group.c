@@ -32,7 +32,7 @@ static void respond_or_close(struct handling *h, const void *resp, bool ok, cons
     if (!ok) {
         LOG_ERROR("broker", "%s response does not fit its arena peer=%s", what,
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     handling_respond(h, resp);
@@ -294,7 +294,7 @@ void handle_offset_commit(struct handling *h)
     if (ps == NULL) {
         LOG_ERROR("broker", "offset commit does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     int32_t k = 0;
@@ -664,7 +664,7 @@ void handle_delete_groups(struct handling *h)
     if (ones == NULL) {
         LOG_ERROR("broker", "delete groups does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     d->h = h;

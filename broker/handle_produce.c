@@ -166,7 +166,7 @@ void handle_produce(struct handling *h)
     if (pr == NULL || topics == NULL) {
         LOG_ERROR("broker", "produce response does not fit its arena peer=%s",
                   conn_peer(h->req->conn));
-        server_close_after(h->req);
+        handling_close(h);
         return;
     }
     pr->h = h;
