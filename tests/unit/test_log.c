@@ -413,6 +413,42 @@ static void test_log_retention(void **state)
     logfix_deinit(&f);
 }
 
+/* log_delete_below: whole segments below the offset go, never one holding
+ * it, never the active one; the start moves and survives a reopen. */
+static void test_log_delete_below(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "delete_below", backend, 4 * MIB);
+    f.config.segment_bytes = 8u << 10;
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    append_many(&f, log, 200, 1, 1000);
+    assert_true(log_segment_count(log) > 8);
+    assert_int_equal(log_delete_below(log, 0), 0);
+    assert_int_equal(log_start_offset(log), 0);
+    int removed = log_delete_below(log, 100);
+    assert_true(removed > 0);
+    int64_t start = log_start_offset(log);
+    assert_true(start > 0 && start <= 100); /* the segment holding 100 stays */
+    struct buf out;
+    buf_init(&out, MIB);
+    assert_int_equal(logfix_read(&f, log, start - 1, 100, &out), -ERANGE);
+    assert_true(logfix_read(&f, log, 100, 100, &out) > 0);
+    assert_true(log_delete_below(log, INT64_MAX) > 0);
+    assert_int_equal(log_segment_count(log), 1);
+    assert_int_equal(log_end_offset(log), 200);
+    int64_t kept = log_start_offset(log);
+    assert_int_equal(log_close(log), 0);
+    log = logfix_open(&f);
+    assert_non_null(log);
+    assert_int_equal(log_start_offset(log), kept);
+    assert_int_equal(log_end_offset(log), 200);
+    buf_deinit(&out);
+    assert_int_equal(log_close(log), 0);
+    logfix_deinit(&f);
+}
+
 /* ------------------------------------------------------------- recovery */
 
 static void copy_file(const char *from, const char *to)
@@ -852,6 +888,7 @@ int main(void)
         BOTH(test_log_bad_batch_refused),
         BOTH(test_log_random_lookups),
         BOTH(test_log_retention),
+        BOTH(test_log_delete_below),
         BOTH(test_log_recovery_truncate_every_byte),
         BOTH(test_log_corruption_below_flushed_point),
         BOTH(test_log_rebuilds_indexes),
