@@ -20,6 +20,7 @@
 struct fetch;
 struct groups;
 struct metalog;
+struct pid_wait;
 
 struct broker {
     struct broker_config config;
@@ -30,6 +31,11 @@ struct broker {
     struct metalog *metalog; /* where metadata changes are appended */
     struct topics topics;    /* the open partitions, following the image */
     struct groups *groups;   /* the group coordinator */
+    /* Producer ids: [pid_next, pid_end) is reserved in the metadata log. */
+    int64_t pid_next;
+    int64_t pid_end;
+    bool pid_reserving;
+    struct pid_wait *pid_waiting; /* InitProducerId requests waiting for a block */
     struct server *server;
     struct fetch *parked; /* fetches waiting for data (long poll) */
     unsigned parked_count;
@@ -68,6 +74,7 @@ void handle_create_topics(struct handling *h);
 void handle_delete_topics(struct handling *h);
 void handle_offset_for_leader_epoch(struct handling *h);
 void handle_describe_configs(struct handling *h);
+void handle_init_producer_id(struct handling *h);
 /* The group APIs (handle_group.c). */
 void handle_find_coordinator(struct handling *h);
 void handle_join_group(struct handling *h);

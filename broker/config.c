@@ -77,6 +77,12 @@ const struct conf_key broker_config_keys[] = {
     KEY("groups.max", CONF_INT32, groups_max, "100000", 1, 10000000, "groups at most"),
     KEY("group.member.metadata.max.bytes", CONF_INT32, group_member_metadata_max_bytes, "65536",
         1024, 16777216, "protocol metadata of one member at most"),
+    KEY("producer.dedup.window", CONF_INT32, producer_dedup_window, "5", 1, 64,
+        "batches remembered per idempotent producer and partition (Kafka: 5)"),
+    KEY("producer.id.expiration.ms", CONF_INT64, producer_id_expiration_ms, "86400000", 1,
+        INT64_MAX, "an idle producer's state is dropped after this long"),
+    KEY("producer.id.max.per.partition", CONF_INT32, producer_id_max_per_partition, "10000", 1,
+        10000000, "producers remembered per partition; past it the idlest is evicted"),
     KEY("log.segment.bytes", CONF_INT64, log_segment_bytes, "1073741824", 4096, INT32_MAX,
         "roll to a new segment past this size"),
     KEY("log.roll.ms", CONF_INT64, log_roll_ms, "604800000", 1, INT64_MAX,
@@ -141,6 +147,15 @@ void broker_log_config(const struct broker_config *c, struct log_config *out)
     out->checkpoint_interval_ms = c->log_checkpoint_interval_ms;
     out->checkpoint_bytes = (uint64_t)c->log_checkpoint_bytes;
     out->io = (enum storage_io)c->storage_io;
+}
+
+void broker_producers_config(const struct broker_config *c, struct producers_config *out)
+{
+    *out = (struct producers_config){
+        .window = (uint32_t)c->producer_dedup_window,
+        .expiration_ms = c->producer_id_expiration_ms,
+        .max = (uint32_t)c->producer_id_max_per_partition,
+    };
 }
 
 void broker_shard_config(const struct broker_config *c, struct log_shard_config *out)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/producers.h"
 #include "common/conf.h"
 #include "storage/log.h"
 #include "storage/ring.h"
@@ -44,6 +45,10 @@ struct broker_config {
     int32_t group_max_size;
     int32_t groups_max;
     int32_t group_member_metadata_max_bytes;
+    /* idempotent producers */
+    int32_t producer_dedup_window;
+    int64_t producer_id_expiration_ms;
+    int32_t producer_id_max_per_partition;
     /* storage (docs/storage.md) */
     int64_t log_segment_bytes;
     int64_t log_roll_ms;
@@ -76,6 +81,7 @@ int broker_config_load(struct broker_config *config, const char *path, const cha
 /* The storage settings as the log and the shard take them. */
 void broker_log_config(const struct broker_config *config, struct log_config *out);
 void broker_shard_config(const struct broker_config *config, struct log_shard_config *out);
+void broker_producers_config(const struct broker_config *config, struct producers_config *out);
 void broker_ring_config(const struct broker_config *config, struct ring_config *out);
 
 #endif

@@ -12,6 +12,7 @@
 #include "broker/broker.h"
 #include "common/assert.h"
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proto/batch.h"
 #include "proto/errors.h"
@@ -25,7 +26,16 @@ struct produce {
 struct produce_part {
     struct produce *pr;
     struct kmsg_produce_response_partition_produce_response *out;
-    struct log *log;
+    struct partition *partition;
+    /* An idempotent batch: its producer, to find its window entry again. */
+    bool idempotent;
+    int16_t epoch;
+    int64_t producer_id;
+    int32_t first_seq;
+    /* Retries of this batch that arrived while it was not yet durable: they
+     * are answered with its outcome. */
+    struct produce_part *waiters;
+    struct produce_part *next_waiter;
 };
 
 static void produce_finish(struct produce *pr)
@@ -39,19 +49,110 @@ static void produce_finish(struct produce *pr)
     handling_respond(h, &pr->resp);
 }
 
+/* After a durable append: a producer snapshot when the log rolled, so that a
+ * restart replays at most the active segment. */
+static void snapshot_on_roll(struct partition *partition)
+{
+    int64_t base = log_active_base_offset(partition->log);
+    if (base == partition->snapshot_base) {
+        return;
+    }
+    partition->snapshot_base = base;
+    if (producers_count(partition->producers) > 0) {
+        producers_snapshot(partition->producers, log_dir(partition->log),
+                           log_end_offset(partition->log));
+    }
+}
+
 static void appended(void *opaque, int status, int64_t base_offset)
 {
     (void)base_offset;
     struct produce_part *part = opaque;
-    if (status != 0 && part->out->error_code == KAFKA_ERR_NONE) {
-        part->out->error_code = (int16_t)kafka_error_from_errno(status);
+    struct partition *partition = part->partition;
+    int16_t error = status != 0 ? (int16_t)kafka_error_from_errno(status) : KAFKA_ERR_NONE;
+    if (error != KAFKA_ERR_NONE && part->out->error_code == KAFKA_ERR_NONE) {
+        part->out->error_code = error;
         part->out->base_offset = -1;
+    }
+    if (part->idempotent) {
+        struct producer_batch *entry =
+            producers_find(partition->producers, part->producer_id, part->epoch, part->first_seq);
+        if (entry != NULL && entry->inflight == part) {
+            entry->inflight = NULL;
+        }
+        if (status != 0) {
+            /* Not written: its retry must be appended, not taken for a duplicate. */
+            producers_forget(partition->producers, part->producer_id, part->epoch, part->first_seq);
+        }
+    }
+    for (struct produce_part *w = part->waiters; w != NULL;) {
+        struct produce_part *next = w->next_waiter;
+        if (error != KAFKA_ERR_NONE) {
+            w->out->error_code = error;
+            w->out->base_offset = -1;
+        }
+        produce_finish(w->pr);
+        w = next;
     }
     if (status == 0) {
         /* Readable now, before the producer hears of it: wake its readers. */
-        broker_data_arrived(part->pr->h->broker, part->log);
+        broker_data_arrived(part->pr->h->broker, partition->log);
+        snapshot_on_roll(partition);
     }
     produce_finish(part->pr);
+}
+
+/*
+ * The idempotence check of a batch with a producer id (producers.h has the
+ * rules). Returns true when the batch is to be appended; otherwise *out is
+ * settled (an error, or a duplicate answered with its original offsets,
+ * at once or, while the original is not yet durable, with it).
+ */
+static bool idempotence_check(struct produce_part *part, const struct batch_header *hdr,
+                              const char *topic, const char *peer)
+{
+    struct kmsg_produce_response_partition_produce_response *out = part->out;
+    if (hdr->base_sequence < 0) {
+        out->error_code = KAFKA_ERR_INVALID_RECORD;
+        LOG_INFO("broker",
+                 "produce refused: producer id without a sequence topic=%s partition=%d "
+                 "producer_id=%lld peer=%s",
+                 topic, out->index, (long long)hdr->producer_id, peer);
+        return false;
+    }
+    int32_t last_seq = producers_last_seq(hdr->base_sequence, hdr->last_offset_delta);
+    const struct producer_batch *dup = NULL;
+    int rc = producers_check(part->partition->producers, hdr->producer_id, hdr->producer_epoch,
+                             hdr->base_sequence, last_seq, &dup);
+    if (rc < 0) {
+        out->error_code = (int16_t)-rc;
+        LOG_INFO("broker",
+                 "produce refused topic=%s partition=%d producer_id=%lld epoch=%d seq=%d error=%s "
+                 "peer=%s",
+                 topic, out->index, (long long)hdr->producer_id, hdr->producer_epoch,
+                 hdr->base_sequence, kafka_error_name(out->error_code), peer);
+        return false;
+    }
+    if (rc == PRODUCERS_APPEND) {
+        part->idempotent = true;
+        part->producer_id = hdr->producer_id;
+        part->epoch = hdr->producer_epoch;
+        part->first_seq = hdr->base_sequence;
+        return true;
+    }
+    out->base_offset = dup->first_offset;
+    LOG_DEBUG("broker",
+              "duplicate batch answered with its offset topic=%s partition=%d "
+              "producer_id=%lld seq=%d offset=%lld",
+              topic, out->index, (long long)hdr->producer_id, hdr->base_sequence,
+              (long long)dup->first_offset);
+    if (dup->inflight != NULL) {
+        struct produce_part *original = dup->inflight;
+        part->next_waiter = original->waiters;
+        original->waiters = part;
+        part->pr->pending++;
+    }
+    return false;
 }
 
 /*
@@ -140,11 +241,21 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
         out->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
         return;
     }
-    *part = (struct produce_part){pr, out, log};
+    struct partition *partition = &topic->partitions[in->index];
+    *part = (struct produce_part){.pr = pr, .out = out, .partition = partition};
+    /* An idempotent batch's header decides its fate before it is appended:
+     * it is checked whole first (CRC included), so that a batch damaged in
+     * transit is refused by log_append with its reason, never taken for a
+     * duplicate of the one it was meant to be. */
+    struct batch_header hdr;
+    if (batch_header_decode(p, left, &hdr) == 0 && hdr.producer_id >= 0 &&
+        batch_validate(p, left, BATCH_CHECK_FRAMING, 0, &hdr, NULL) == 0 &&
+        !idempotence_check(part, &hdr, topic->name, peer)) {
+        return;
+    }
     fix_max_timestamp(h, p, left);
     int64_t base = -1;
-    int err =
-        log_append(log, p, left, topic->partitions[in->index].leader_epoch, appended, part, &base);
+    int err = log_append(log, p, left, partition->leader_epoch, appended, part, &base);
     if (err != 0) {
         out->error_code = (int16_t)kafka_error_from_errno(err);
         LOG_INFO("broker", "produce refused topic=%s partition=%d error=%s peer=%s", topic->name,
@@ -153,6 +264,21 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
     }
     out->base_offset = base;
     pr->pending++;
+    if (part->idempotent) {
+        struct producer_batch entry = {
+            .first_seq = hdr.base_sequence,
+            .last_seq = producers_last_seq(hdr.base_sequence, hdr.last_offset_delta),
+            .first_offset = base,
+            .last_offset = base + hdr.last_offset_delta,
+            .timestamp_ms = hdr.max_timestamp,
+            .inflight = part,
+        };
+        if (producers_record(partition->producers, hdr.producer_id, hdr.producer_epoch, &entry,
+                             time_wall_ms()) == NULL) {
+            LOG_WARN("broker", "producer state not recorded topic=%s partition=%d producer_id=%lld",
+                     topic->name, in->index, (long long)hdr.producer_id);
+        }
+    }
 }
 
 void handle_produce(struct handling *h)

@@ -172,7 +172,9 @@ static int start(struct broker *b)
     }
     struct log_config lc;
     broker_log_config(&b->config, &lc);
-    err = topics_init(&b->topics, b->shard, b->config.log_dirs, &lc);
+    struct producers_config pc;
+    broker_producers_config(&b->config, &pc);
+    err = topics_init(&b->topics, b->shard, b->config.log_dirs, &lc, &pc);
     if (err != 0) {
         LOG_ERROR("sluiced", "cannot open the partitions dir=%s err=%s", b->config.log_dirs,
                   strerror(-err));
@@ -186,6 +188,8 @@ static int start(struct broker *b)
                   strerror(-err));
         return err;
     }
+    /* Ids below the watermark may have been handed out before: none is held. */
+    b->pid_next = b->pid_end = b->image.next_producer_id;
     /* The partitions the metadata names, then whatever else lies in log.dirs. */
     err = topics_sync(&b->topics, &b->image, NULL, NULL);
     if (err != 0) {

@@ -35,6 +35,7 @@
 #include "broker/metalog.h"
 #include "broker/topic_config.h"
 #include "common/assert.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "replication/metadata.h"
 
@@ -367,17 +368,51 @@ static int open_partitions(struct topics *t, struct topic *topic)
         partition_dir(t, topic->name, p, 0, dir, sizeof(dir));
         int err = claim_dir(t, topic, p);
         topic->partitions[p].index = p;
-        topic->partitions[p].log = err == 0 ? log_open(t->shard, dir, &topic->config, &err) : NULL;
-        if (topic->partitions[p].log == NULL) {
+        struct partition *part = &topic->partitions[p];
+        part->log = err == 0 ? log_open(t->shard, dir, &topic->config, &err) : NULL;
+        if (part->log != NULL) {
+            char name[64];
+            snprintf(name, sizeof(name), "%.40s-%d", topic->name, p);
+            part->producers = producers_new(&t->producers, name);
+            err = part->producers == NULL
+                      ? -ENOMEM
+                      : producers_load(part->producers, part->log, time_wall_ms());
+            part->snapshot_base = log_active_base_offset(part->log);
+            if (err != 0) {
+                producers_free(part->producers);
+                part->producers = NULL;
+                log_close(part->log);
+                part->log = NULL;
+            }
+        }
+        if (part->log == NULL) {
             LOG_ERROR("topics", "cannot open partition dir=%s err=%s", dir, strerror(-err));
             while (p-- > 0) {
                 log_close(topic->partitions[p].log);
-                topic->partitions[p].log = NULL;
+                producers_free(topic->partitions[p].producers);
+                topic->partitions[p] = (struct partition){0};
             }
             return err;
         }
     }
     return 0;
+}
+
+/* Closes a partition: its log (draining what is in flight), then a snapshot
+ * of its producers as of the log's end, taken before closing since the
+ * close completes the appends it holds. */
+static int partition_close(struct partition *part, bool snapshot)
+{
+    int64_t end = log_end_offset(part->log);
+    char dir[1400];
+    snprintf(dir, sizeof(dir), "%s", log_dir(part->log));
+    int err = log_close(part->log);
+    if (snapshot && err == 0 && part->producers != NULL && producers_count(part->producers) > 0) {
+        err = producers_snapshot(part->producers, dir, end);
+    }
+    producers_free(part->producers);
+    *part = (struct partition){.index = part->index};
+    return err;
 }
 
 /* The broker's defaults with the image's overrides. An override this
@@ -416,7 +451,7 @@ static int topic_open(struct topics *t, const struct md_topic *mt)
         err = table_add(t, topic);
         if (err != 0) {
             for (int32_t p = 0; p < topic->partition_count; p++) {
-                log_close(topic->partitions[p].log);
+                partition_close(&topic->partitions[p], false);
             }
         }
     }
@@ -455,7 +490,7 @@ static int topic_delete(struct topics *t, struct topic *topic, topics_closing_cb
     /* A clean close, not log_abandon: appends and reads in flight must end
      * before the memory they use goes. Its marker files are removed next. */
     for (int32_t p = 0; p < topic->partition_count; p++) {
-        err = log_close(topic->partitions[p].log);
+        err = partition_close(&topic->partitions[p], false);
         first = first != 0 ? first : err;
         partition_dir(t, topic->name, p, stamp, to, sizeof(to));
         err = remove_tree(to);
@@ -613,9 +648,9 @@ void topics_sweep(struct topics *t)
 }
 
 int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
-                const struct log_config *config)
+                const struct log_config *config, const struct producers_config *producers)
 {
-    *t = (struct topics){.shard = shard, .config = *config};
+    *t = (struct topics){.shard = shard, .config = *config, .producers = *producers};
     snprintf(t->dir, sizeof(t->dir), "%s", dir);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         return -errno;
@@ -629,7 +664,7 @@ int topics_deinit(struct topics *t)
     for (unsigned i = 0; i < t->count; i++) {
         struct topic *topic = t->list[i];
         for (int32_t p = 0; p < topic->partition_count; p++) {
-            int err = log_close(topic->partitions[p].log);
+            int err = partition_close(&topic->partitions[p], true);
             first = first != 0 ? first : err;
         }
         topic_free(topic);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/producers.h"
 #include "storage/log.h"
 
 #define TOPIC_NAME_MAX 249
@@ -24,6 +25,8 @@ struct partition {
     int32_t index;
     int32_t leader_epoch; /* bumped at each leadership change; 0 on a single node */
     struct log *log;
+    struct producers *producers; /* idempotent producers' state */
+    int64_t snapshot_base;       /* active segment when producers were last snapshot */
 };
 
 struct topic {
@@ -38,6 +41,7 @@ struct topic {
 struct topics {
     struct log_shard *shard;
     struct log_config config; /* the broker's defaults for every topic */
+    struct producers_config producers;
     char dir[1024];
     struct topic **list; /* in creation order */
     unsigned count;
@@ -51,8 +55,8 @@ struct md_image;
 
 /* An empty table for the partitions under dir (created if missing). */
 int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
-                const struct log_config *config);
-/* Closes every log cleanly; returns the first error. */
+                const struct log_config *config, const struct producers_config *producers);
+/* Closes every log cleanly and snapshots its producers; returns the first error. */
 int topics_deinit(struct topics *t);
 struct topic *topics_find(const struct topics *t, const char *name, size_t len);
 /* The topic with this id, or NULL. */

@@ -1608,6 +1608,77 @@ int log_delete_below(struct log *log, int64_t offset)
     return removed;
 }
 
+/* ================================================================== scan */
+
+struct scan_wait {
+    bool done;
+    int status;
+};
+
+static void scan_read_done(void *opaque, int status)
+{
+    struct scan_wait *w = opaque;
+    w->status = status;
+    w->done = true;
+}
+
+int log_scan(struct log *log, int64_t from, log_scan_cb *cb, void *opaque)
+{
+    struct buf out;
+    buf_init(&out, 4 * LOG_SCAN_READ_BYTES);
+    int64_t offset = SL_MAX(from, log->start_offset);
+    int64_t end = log_end_offset(log);
+    int err = 0;
+    while (err == 0 && offset < end) {
+        buf_reset(&out);
+        struct scan_wait w = {0};
+        struct log_read rd = {.offset = offset,
+                              .max_offset = end,
+                              .max_bytes = LOG_SCAN_READ_BYTES,
+                              .out = &out,
+                              .cb = scan_read_done,
+                              .opaque = &w};
+        int rc = log_read(log, &rd);
+        if (rc == LOG_PENDING) {
+            while (!w.done) {
+                ev_run(log->shard->loop, EVRUN_ONCE);
+            }
+            rc = w.status;
+        }
+        if (rc <= 0) {
+            err = rc < 0 ? rc : -EUCLEAN; /* nothing below the end: the log lies */
+            break;
+        }
+        size_t pos = 0;
+        while (err == 0 && pos < out.len) {
+            struct batch_header h;
+            if (batch_header_decode(out.data + pos, out.len - pos, &h) != 0 ||
+                batch_total_bytes(&h) > out.len - pos) {
+                err = -EUCLEAN; /* reads hand out whole batches only */
+                break;
+            }
+            size_t n = batch_total_bytes(&h);
+            if (batch_last_offset(&h) >= offset) {
+                err = cb(opaque, out.data + pos, n, &h);
+            }
+            offset = batch_last_offset(&h) + 1;
+            pos += n;
+        }
+    }
+    buf_deinit(&out);
+    return err;
+}
+
+int64_t log_active_base_offset(const struct log *log)
+{
+    return active_segment(log)->base_offset;
+}
+
+const char *log_dir(const struct log *log)
+{
+    return log->dir;
+}
+
 /* ================================================================= state */
 
 int64_t log_start_offset(const struct log *log)

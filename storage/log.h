@@ -205,6 +205,28 @@ typedef void log_time_cb(void *opaque, int status, int64_t offset, int64_t times
  */
 int log_offset_for_time(struct log *log, int64_t timestamp, int64_t *offset, int64_t *found_ts);
 
+/* -------------------------------------------------------------- scan */
+
+#define LOG_SCAN_READ_BYTES (1u << 20)
+
+struct batch_header;
+/* One stored batch (whole, as appended) of a scan; non-zero stops it. */
+typedef int log_scan_cb(void *opaque, const uint8_t *batch, size_t len,
+                        const struct batch_header *header);
+
+/*
+ * Calls cb for every batch from the one holding `from` (or the log start) to
+ * the end, in offset order, reading LOG_SCAN_READ_BYTES at a time and running
+ * the shard's loop until each read ends: for start-up replays only (the
+ * loop's other watchers run meanwhile). Returns 0, cb's non-zero value, or a
+ * read error.
+ */
+int log_scan(struct log *log, int64_t from, log_scan_cb *cb, void *opaque);
+/* The base offset of the active segment (it changes when the log rolls). */
+int64_t log_active_base_offset(const struct log *log);
+/* The log's directory, as opened. */
+const char *log_dir(const struct log *log);
+
 /* --------------------------------------------------------- retention */
 
 /*
