@@ -83,6 +83,8 @@ const struct conf_key broker_config_keys[] = {
         INT64_MAX, "an idle producer's state is dropped after this long"),
     KEY("producer.id.max.per.partition", CONF_INT32, producer_id_max_per_partition, "10000", 1,
         10000000, "producers remembered per partition; past it the idlest is evicted"),
+    KEY("dedup.window.ids.max", CONF_INT32, dedup_window_ids_max, "100000", 1, 100000000,
+        "msg-ids remembered per partition of a topic with dedup.window.ms"),
     KEY("log.segment.bytes", CONF_INT64, log_segment_bytes, "1073741824", 4096, INT32_MAX,
         "roll to a new segment past this size"),
     KEY("log.roll.ms", CONF_INT64, log_roll_ms, "604800000", 1, INT64_MAX,

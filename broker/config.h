@@ -49,6 +49,7 @@ struct broker_config {
     int32_t producer_dedup_window;
     int64_t producer_id_expiration_ms;
     int32_t producer_id_max_per_partition;
+    int32_t dedup_window_ids_max;
     /* storage (docs/storage.md) */
     int64_t log_segment_bytes;
     int64_t log_roll_ms;

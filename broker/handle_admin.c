@@ -62,7 +62,7 @@ __attribute__((format(printf, 2, 3))) static struct kstr arena_printf(struct han
  */
 static int16_t apply_config(struct handling *h,
                             const struct kmsg_create_topics_request_creatable_topic_config *c,
-                            struct log_config *config, uint32_t *set, struct kstr *message)
+                            struct topic_settings *config, uint32_t *set, struct kstr *message)
 {
     if (c->value.len < 0) {
         *message = arena_printf(h, "Null value not supported for topic configs: %.*s", c->name.len,
@@ -85,7 +85,7 @@ static int16_t apply_config(struct handling *h,
 }
 
 /* The topic's settings as CreateTopics v5+ reports them. */
-static void describe_configs(struct handling *h, const struct log_config *config, uint32_t set,
+static void describe_configs(struct handling *h, const struct topic_settings *config, uint32_t set,
                              struct kmsg_create_topics_response_creatable_topic_result *out)
 {
     struct kmsg_create_topics_response_creatable_topic_configs *cs =
@@ -154,7 +154,7 @@ static bool *mark_repeated(struct handling *h, struct topic_key *keys, int32_t n
 
 /* Checks one topic of the request, in Kafka's order; fills *config. */
 static int16_t create_check(struct handling *h, const struct kmsg_create_topics_request *rq,
-                            int32_t i, int32_t *partitions, struct log_config *config,
+                            int32_t i, int32_t *partitions, struct topic_settings *config,
                             uint32_t *set, struct kstr *message)
 {
     struct broker *b = h->broker;
@@ -279,7 +279,7 @@ static void create_topic(struct create_op *op, const struct kmsg_create_topics_r
         &((const struct kmsg_create_topics_request_creatable_topic *)rq->topics.items)[i];
     struct kstr message = {NULL, -1};
     int32_t partitions = 0;
-    struct log_config config;
+    struct topic_settings config;
     uint32_t set = 0;
     out->name = in->name;
     out->error_message = message;

@@ -10,12 +10,16 @@
 #include <string.h>
 
 #include "broker/broker.h"
+#include "broker/msgids.h"
 #include "common/assert.h"
 #include "common/bytes.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "proto/batch.h"
 #include "proto/errors.h"
+
+/* Rebuilt zstd batches are recompressed at zstd's default level. */
+#define DEDUP_ZSTD_LEVEL 3
 
 struct produce {
     struct handling *h;
@@ -36,6 +40,12 @@ struct produce_part {
      * are answered with its outcome. */
     struct produce_part *waiters;
     struct produce_part *next_waiter;
+    /* A batch of msg-id duplicates only: answered once the log is durable
+     * past wait_offset (what the originals may still be waiting for). */
+    int64_t wait_offset;
+    struct produce_part *next_durable_waiter;
+    int64_t base_offset;  /* as appended */
+    bool remembers_ids;   /* the append's msg-ids are in the table */
 };
 
 static void produce_finish(struct produce *pr)
@@ -64,6 +74,28 @@ static void snapshot_on_roll(struct partition *partition)
     }
 }
 
+/* After an append completes: msg-id duplicates waiting for durability are
+ * answered once the log is durable past what they wait for; when an append
+ * failed, those waiting on offsets it held fail with it. */
+static void durable_waiters_run(struct partition *partition, int status)
+{
+    int64_t durable = log_durable_offset(partition->log);
+    struct produce_part **link = &partition->durable_waiters;
+    while (*link != NULL) {
+        struct produce_part *w = *link;
+        if (durable <= w->wait_offset && status == 0) {
+            link = &w->next_durable_waiter;
+            continue;
+        }
+        *link = w->next_durable_waiter;
+        if (durable <= w->wait_offset) {
+            w->out->error_code = (int16_t)kafka_error_from_errno(status);
+            w->out->base_offset = -1;
+        }
+        produce_finish(w->pr);
+    }
+}
+
 static void appended(void *opaque, int status, int64_t base_offset)
 {
     (void)base_offset;
@@ -85,6 +117,10 @@ static void appended(void *opaque, int status, int64_t base_offset)
             producers_forget(partition->producers, part->producer_id, part->epoch, part->first_seq);
         }
     }
+    if (status != 0 && part->remembers_ids) {
+        msgids_forget_from(partition->msgids, part->base_offset);
+    }
+    durable_waiters_run(partition, status);
     for (struct produce_part *w = part->waiters; w != NULL;) {
         struct produce_part *next = w->next_waiter;
         if (error != KAFKA_ERR_NONE) {
@@ -188,6 +224,65 @@ static void fix_max_timestamp(struct handling *h, const uint8_t *batch, size_t l
     batch_set_max_timestamp(mutable_batch, len, false, max_timestamp);
 }
 
+enum dedup_outcome {
+    DEDUP_OFF,       /* the topic does not deduplicate by msg-id */
+    DEDUP_AS_SENT,   /* nothing to drop: append the batch as sent */
+    DEDUP_REWRITTEN, /* append the filter's rebuilt batch */
+    DEDUP_SETTLED,   /* answered (duplicates only, or refused): nothing to append */
+};
+
+/*
+ * The msg-id window of a dedup topic (msgids.h). The batch is checked whole
+ * first: a rebuilt batch gets a fresh CRC, which must never bless bytes that
+ * arrived damaged. A batch of duplicates only is answered with the first
+ * record's original offset, once everything appended before it is durable
+ * (its originals may still be in flight); an idempotent producer's is stored
+ * empty instead, so that its sequence range reaches the log.
+ */
+static enum dedup_outcome dedup_check(struct produce_part *part, const struct topic *topic,
+                                      const uint8_t *batch, size_t len,
+                                      struct msgids_filter *filter, const char *peer)
+{
+    struct partition *partition = part->partition;
+    struct kmsg_produce_response_partition_produce_response *out = part->out;
+    if (batch_validate(batch, len, BATCH_CHECK_FULL, topic->config.log.max_message_bytes, NULL,
+                       NULL) != 0) {
+        return DEDUP_AS_SENT; /* log_append refuses it, with its reason */
+    }
+    int err = msgids_filter(partition->msgids, batch, len, time_wall_ms(),
+                            topic->config.dedup_window_ms, MSGIDS_DECOMPRESSED_MAX,
+                            DEDUP_ZSTD_LEVEL, part->idempotent, filter);
+    if (err != 0) {
+        out->error_code = err == -ENOTSUP    ? KAFKA_ERR_UNSUPPORTED_COMPRESSION_TYPE
+                          : err == -ENOMEM   ? KAFKA_ERR_UNKNOWN_SERVER_ERROR
+                          : err == -EMSGSIZE ? KAFKA_ERR_MESSAGE_TOO_LARGE
+                                             : KAFKA_ERR_INVALID_RECORD;
+        LOG_INFO("broker", "produce refused by the msg-id window topic=%s partition=%d err=%s "
+                 "error=%s peer=%s",
+                 topic->name, out->index, strerror(-err), kafka_error_name(out->error_code), peer);
+        return DEDUP_SETTLED;
+    }
+    if (filter->duplicates > 0) {
+        LOG_DEBUG("broker", "msg-id duplicates dropped topic=%s partition=%d duplicates=%d of=%d",
+                  topic->name, out->index, filter->duplicates, filter->records);
+    }
+    if (filter->rewritten) {
+        return DEDUP_REWRITTEN;
+    }
+    if (filter->duplicates < filter->records) {
+        return DEDUP_AS_SENT;
+    }
+    out->base_offset = filter->first_original;
+    int64_t last = log_end_offset(partition->log) - 1;
+    if (log_durable_offset(partition->log) <= last) {
+        part->wait_offset = last;
+        part->next_durable_waiter = partition->durable_waiters;
+        partition->durable_waiters = part;
+        part->pr->pending++;
+    }
+    return DEDUP_SETTLED;
+}
+
 /*
  * Appends one partition's records. From Produce v3 on, Kafka takes exactly
  * one RecordBatch per partition and refuses anything else whole
@@ -254,16 +349,40 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
         return;
     }
     fix_max_timestamp(h, p, left);
+    struct msgids_filter filter = {.first_original = -1};
+    enum dedup_outcome outcome = DEDUP_OFF;
+    if (partition->msgids != NULL && topic->config.dedup_window_ms > 0) {
+        outcome = dedup_check(part, topic, p, left, &filter, peer);
+        if (outcome == DEDUP_SETTLED) {
+            msgids_filter_deinit(&filter);
+            return;
+        }
+    }
     int64_t base = -1;
-    int err = log_append(log, p, left, partition->leader_epoch, appended, part, &base);
+    int err = outcome == DEDUP_REWRITTEN
+                  ? log_append_rewritten(log, filter.out.data, filter.out.len,
+                                         partition->leader_epoch, appended, part, &base)
+                  : log_append(log, p, left, partition->leader_epoch, appended, part, &base);
     if (err != 0) {
+        msgids_filter_deinit(&filter);
         out->error_code = (int16_t)kafka_error_from_errno(err);
         LOG_INFO("broker", "produce refused topic=%s partition=%d error=%s peer=%s", topic->name,
                  in->index, kafka_error_name(out->error_code), peer);
         return;
     }
     out->base_offset = base;
+    part->base_offset = base;
     pr->pending++;
+    if (outcome != DEDUP_OFF) {
+        msgids_commit(partition->msgids, &filter, base, time_wall_ms());
+        part->remembers_ids = filter.kept_ids > 0;
+        if (filter.duplicates == filter.records) {
+            /* An idempotent producer's batch of duplicates only: stored empty
+             * for its sequence range, answered with the original offsets. */
+            out->base_offset = filter.first_original;
+        }
+    }
+    msgids_filter_deinit(&filter);
     if (part->idempotent) {
         struct producer_batch entry = {
             .first_seq = hdr.base_sequence,

@@ -142,8 +142,8 @@ static int start_groups(struct broker *b)
         .offsets_retention_ms = (int64_t)c->offsets_retention_minutes * 60000,
         .retention_check_interval_ms = c->offsets_retention_check_interval_ms,
         .offsets_max = c->offsets_max,
-        .rewrite_bytes_min = (uint64_t)t->config.segment_bytes,
-        .batch_bytes_max = t->config.max_message_bytes,
+        .rewrite_bytes_min = (uint64_t)t->config.log.segment_bytes,
+        .batch_bytes_max = t->config.log.max_message_bytes,
     };
     b->groups = groups_new(b->loop, &gc, logs, &err);
     free(logs);
@@ -174,7 +174,8 @@ static int start(struct broker *b)
     broker_log_config(&b->config, &lc);
     struct producers_config pc;
     broker_producers_config(&b->config, &pc);
-    err = topics_init(&b->topics, b->shard, b->config.log_dirs, &lc, &pc);
+    err = topics_init(&b->topics, b->shard, b->config.log_dirs, &lc, &pc,
+                      (uint32_t)b->config.dedup_window_ids_max);
     if (err != 0) {
         LOG_ERROR("sluiced", "cannot open the partitions dir=%s err=%s", b->config.log_dirs,
                   strerror(-err));

@@ -39,6 +39,9 @@ const struct topic_config_def topic_config_defs[TOPIC_CONFIG_COUNT] = {
                                         "largest record batch accepted"},
     [TOPIC_CONFIG_CLEANUP_POLICY] = {"cleanup.policy", "log.cleanup.policy", TYPE_LIST,
                                      "delete (segments by retention); compact is not served"},
+    [TOPIC_CONFIG_DEDUP_WINDOW_MS] = {"dedup.window.ms", "dedup.window.ms", TYPE_LONG,
+                                      "drop a record whose msg-id header this partition took "
+                                      "within this window (0: off)"},
 };
 
 int topic_config_find(const char *name, size_t len)
@@ -71,9 +74,10 @@ static int parse_int(const char *value, size_t len, int64_t min, int64_t max, in
     return 0;
 }
 
-int topic_config_set(struct log_config *config, enum topic_config_key key, const char *value,
+int topic_config_set(struct topic_settings *settings, enum topic_config_key key, const char *value,
                      size_t len)
 {
+    struct log_config *config = &settings->log;
     int64_t v = 0;
     int err = 0;
     switch (key) {
@@ -117,6 +121,10 @@ int topic_config_set(struct log_config *config, enum topic_config_key key, const
     case TOPIC_CONFIG_CLEANUP_POLICY:
         /* Clients often state the default explicitly; compaction is not served. */
         return len == 6 && memcmp(value, "delete", 6) == 0 ? 0 : -EINVAL;
+    case TOPIC_CONFIG_DEDUP_WINDOW_MS:
+        err = parse_int(value, len, 0, INT64_MAX, &v);
+        settings->dedup_window_ms = err == 0 ? v : settings->dedup_window_ms;
+        return err;
     case TOPIC_CONFIG_COUNT:
         break;
     }
@@ -124,9 +132,10 @@ int topic_config_set(struct log_config *config, enum topic_config_key key, const
     return -EINVAL;
 }
 
-void topic_config_format(const struct log_config *config, enum topic_config_key key, char *out,
-                         size_t size)
+void topic_config_format(const struct topic_settings *settings, enum topic_config_key key,
+                         char *out, size_t size)
 {
+    const struct log_config *config = &settings->log;
     int64_t v = 0;
     switch (key) {
     case TOPIC_CONFIG_RETENTION_MS:
@@ -156,6 +165,9 @@ void topic_config_format(const struct log_config *config, enum topic_config_key 
     case TOPIC_CONFIG_CLEANUP_POLICY:
         snprintf(out, size, "delete");
         return;
+    case TOPIC_CONFIG_DEDUP_WINDOW_MS:
+        v = settings->dedup_window_ms;
+        break;
     case TOPIC_CONFIG_COUNT:
         SL_ASSERT(false); /* callers pass a key of the enum */
         break;

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "broker/metalog.h"
+#include "broker/msgids.h"
 #include "broker/topic_config.h"
 #include "common/assert.h"
 #include "common/clock.h"
@@ -369,7 +370,7 @@ static int open_partitions(struct topics *t, struct topic *topic)
         int err = claim_dir(t, topic, p);
         topic->partitions[p].index = p;
         struct partition *part = &topic->partitions[p];
-        part->log = err == 0 ? log_open(t->shard, dir, &topic->config, &err) : NULL;
+        part->log = err == 0 ? log_open(t->shard, dir, &topic->config.log, &err) : NULL;
         if (part->log != NULL) {
             char name[64];
             snprintf(name, sizeof(name), "%.40s-%d", topic->name, p);
@@ -378,7 +379,17 @@ static int open_partitions(struct topics *t, struct topic *topic)
                       ? -ENOMEM
                       : producers_load(part->producers, part->log, time_wall_ms());
             part->snapshot_base = log_active_base_offset(part->log);
+            if (err == 0 && topic->config.dedup_window_ms > 0) {
+                part->msgids = msgids_new(t->msgids_max, name);
+                int64_t now = time_wall_ms();
+                err = part->msgids == NULL
+                          ? -ENOMEM
+                          : msgids_load(part->msgids, part->log, now,
+                                        topic->config.dedup_window_ms, MSGIDS_DECOMPRESSED_MAX);
+            }
             if (err != 0) {
+                msgids_free(part->msgids);
+                part->msgids = NULL;
                 producers_free(part->producers);
                 part->producers = NULL;
                 log_close(part->log);
@@ -390,6 +401,7 @@ static int open_partitions(struct topics *t, struct topic *topic)
             while (p-- > 0) {
                 log_close(topic->partitions[p].log);
                 producers_free(topic->partitions[p].producers);
+                msgids_free(topic->partitions[p].msgids);
                 topic->partitions[p] = (struct partition){0};
             }
             return err;
@@ -411,6 +423,7 @@ static int partition_close(struct partition *part, bool snapshot)
         err = producers_snapshot(part->producers, dir, end);
     }
     producers_free(part->producers);
+    msgids_free(part->msgids);
     *part = (struct partition){.index = part->index};
     return err;
 }
@@ -418,7 +431,7 @@ static int partition_close(struct partition *part, bool snapshot)
 /* The broker's defaults with the image's overrides. An override this
  * version cannot parse is logged and left out. */
 static void topic_config_from(const struct topics *t, const struct md_topic *mt,
-                              struct log_config *config, uint32_t *set)
+                              struct topic_settings *config, uint32_t *set)
 {
     *config = t->config;
     *set = 0;
@@ -508,14 +521,14 @@ static int topic_delete(struct topics *t, struct topic *topic, topics_closing_cb
 /* Applies changed overrides to an open topic's logs. */
 static void topic_reconfigure(struct topics *t, struct topic *topic, const struct md_topic *mt)
 {
-    struct log_config config;
+    struct topic_settings config;
     uint32_t set;
     topic_config_from(t, mt, &config, &set);
     if (set == topic->config_set && memcmp(&config, &topic->config, sizeof(config)) == 0) {
         return;
     }
     for (int32_t p = 0; p < topic->partition_count; p++) {
-        int err = log_set_config(topic->partitions[p].log, &config);
+        int err = log_set_config(topic->partitions[p].log, &config.log);
         if (err != 0) {
             LOG_WARN("topics", "settings refused by the log topic=%s partition=%d err=%s",
                      topic->name, p, strerror(-err));
@@ -648,9 +661,13 @@ void topics_sweep(struct topics *t)
 }
 
 int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
-                const struct log_config *config, const struct producers_config *producers)
+                const struct log_config *config, const struct producers_config *producers,
+                uint32_t msgids_max)
 {
-    *t = (struct topics){.shard = shard, .config = *config, .producers = *producers};
+    *t = (struct topics){.shard = shard,
+                         .config = {.log = *config},
+                         .producers = *producers,
+                         .msgids_max = msgids_max};
     snprintf(t->dir, sizeof(t->dir), "%s", dir);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         return -errno;

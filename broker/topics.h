@@ -16,16 +16,22 @@
 #include <stdint.h>
 
 #include "broker/producers.h"
+#include "broker/topic_config.h"
 #include "storage/log.h"
 
 #define TOPIC_NAME_MAX 249
 #define TOPICS_MAX     100000
+
+struct msgids;
+struct produce_part;
 
 struct partition {
     int32_t index;
     int32_t leader_epoch; /* bumped at each leadership change; 0 on a single node */
     struct log *log;
     struct producers *producers; /* idempotent producers' state */
+    struct msgids *msgids;       /* msg-id dedup window, when the topic sets one */
+    struct produce_part *durable_waiters; /* answered once the log is durable past their offset */
     int64_t snapshot_base;       /* active segment when producers were last snapshot */
 };
 
@@ -34,14 +40,15 @@ struct topic {
     uint8_t id[16];
     int32_t partition_count;
     struct partition *partitions;
-    struct log_config config; /* effective: the broker's defaults and the overrides */
-    uint32_t config_set;      /* bit k: key k of enum topic_config_key overridden */
+    struct topic_settings config; /* effective: the broker's defaults and the overrides */
+    uint32_t config_set;          /* bit k: key k of enum topic_config_key overridden */
 };
 
 struct topics {
     struct log_shard *shard;
-    struct log_config config; /* the broker's defaults for every topic */
+    struct topic_settings config; /* the broker's defaults for every topic */
     struct producers_config producers;
+    uint32_t msgids_max; /* dedup.window.ids.max: msg-ids per partition */
     char dir[1024];
     struct topic **list; /* in creation order */
     unsigned count;
@@ -55,7 +62,8 @@ struct md_image;
 
 /* An empty table for the partitions under dir (created if missing). */
 int topics_init(struct topics *t, struct log_shard *shard, const char *dir,
-                const struct log_config *config, const struct producers_config *producers);
+                const struct log_config *config, const struct producers_config *producers,
+                uint32_t msgids_max);
 /* Closes every log cleanly and snapshots its producers; returns the first error. */
 int topics_deinit(struct topics *t);
 struct topic *topics_find(const struct topics *t, const char *name, size_t len);

@@ -618,6 +618,20 @@ int batch_record_iter_init(struct batch_record_iter *it, const uint8_t *batch, s
     return 0;
 }
 
+void batch_record_iter_init_records(struct batch_record_iter *it, const uint8_t *records,
+                                    size_t len, const struct batch_header *h,
+                                    struct batch_record_header *header_slots,
+                                    uint32_t header_slot_count)
+{
+    it->pos = records;
+    it->end = records + len;
+    it->first_timestamp = h->first_timestamp;
+    it->log_append_time = (h->attributes & BATCH_ATTR_LOG_APPEND_TIME) ? h->max_timestamp : -1;
+    it->remaining = h->record_count > 0 ? h->record_count : 0;
+    it->header_slots = header_slots;
+    it->header_slot_count = header_slots != NULL ? header_slot_count : 0;
+}
+
 int batch_record_iter_next(struct batch_record_iter *it, struct batch_record *rec)
 {
     SL_ASSERT(it->remaining >= 0 && it->pos <= it->end);

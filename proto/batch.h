@@ -195,6 +195,13 @@ struct batch_record_iter {
 /* Returns 0, or -ENOTSUP for a compressed batch, -EBADMSG for a bad header. */
 int batch_record_iter_init(struct batch_record_iter *it, const uint8_t *batch, size_t len,
                            struct batch_record_header *header_slots, uint32_t header_slot_count);
+/* The same over a records section already taken out of its batch (the
+ * decompressed records of a compressed batch): h gives the count and the
+ * timestamps. */
+void batch_record_iter_init_records(struct batch_record_iter *it, const uint8_t *records,
+                                    size_t len, const struct batch_header *h,
+                                    struct batch_record_header *header_slots,
+                                    uint32_t header_slot_count);
 /* Returns 1 and fills *rec, 0 at the end, or -EBADMSG / -ENOBUFS. Pointers in
  * *rec borrow from the batch. */
 int batch_record_iter_next(struct batch_record_iter *it, struct batch_record *rec);

@@ -688,8 +688,27 @@ static void copy_in(struct log *log, struct segment *seg, const uint8_t *p, size
     }
 }
 
+static int append_checked(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
+                          log_append_cb *cb, void *opaque, int64_t *base_offset,
+                          enum batch_check check);
+
 int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                log_append_cb *cb, void *opaque, int64_t *base_offset)
+{
+    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset,
+                          BATCH_CHECK_FULL);
+}
+
+int log_append_rewritten(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
+                         log_append_cb *cb, void *opaque, int64_t *base_offset)
+{
+    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset,
+                          BATCH_CHECK_FRAMING);
+}
+
+static int append_checked(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
+                          log_append_cb *cb, void *opaque, int64_t *base_offset,
+                          enum batch_check check)
 {
     if (log->error != 0) {
         return log->error;
@@ -699,7 +718,7 @@ int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader
     }
     struct batch_header h;
     const char *why = NULL;
-    int err = batch_validate(batch, len, BATCH_CHECK_FULL, log->config.max_message_bytes, &h, &why);
+    int err = batch_validate(batch, len, check, log->config.max_message_bytes, &h, &why);
     if (err == 0 && batch_total_bytes(&h) != len) {
         err = -EBADMSG;
         why = "bytes after the batch";

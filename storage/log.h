@@ -153,6 +153,15 @@ typedef void log_append_cb(void *opaque, int status, int64_t base_offset);
 int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                log_append_cb *cb, void *opaque, int64_t *base_offset);
 
+/*
+ * The same for a batch its caller rebuilt from one that passed log_append's
+ * checks, with records left out and their offset deltas kept (as compaction
+ * leaves a batch): only its framing (length, magic, CRC) is checked, since
+ * its offset deltas are no longer contiguous.
+ */
+int log_append_rewritten(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
+                         log_append_cb *cb, void *opaque, int64_t *base_offset);
+
 /* ------------------------------------------------------------- reads */
 
 #define LOG_PENDING (-EINPROGRESS)

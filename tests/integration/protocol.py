@@ -46,7 +46,7 @@ FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC_ID = 74, 75, 100
 SOURCE_TOPIC, SOURCE_STATIC_BROKER = 1, 4
 TOPIC_KEYS = ["retention.ms", "retention.bytes", "segment.bytes", "segment.ms",
               "index.interval.bytes", "flush.policy", "flush.interval.ms", "max.message.bytes",
-              "cleanup.policy"]
+              "cleanup.policy", "dedup.window.ms"]
 ZERO_ID = bytes(16)
 
 failures = []
