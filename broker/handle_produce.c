@@ -44,8 +44,8 @@ struct produce_part {
      * past wait_offset (what the originals may still be waiting for). */
     int64_t wait_offset;
     struct produce_part *next_durable_waiter;
-    int64_t base_offset;  /* as appended */
-    bool remembers_ids;   /* the append's msg-ids are in the table */
+    int64_t base_offset; /* as appended */
+    bool remembers_ids;  /* the append's msg-ids are in the table */
 };
 
 static void produce_finish(struct produce *pr)
@@ -249,15 +249,16 @@ static enum dedup_outcome dedup_check(struct produce_part *part, const struct to
                        NULL) != 0) {
         return DEDUP_AS_SENT; /* log_append refuses it, with its reason */
     }
-    int err = msgids_filter(partition->msgids, batch, len, time_wall_ms(),
-                            topic->config.dedup_window_ms, MSGIDS_DECOMPRESSED_MAX,
-                            DEDUP_ZSTD_LEVEL, part->idempotent, filter);
+    int err =
+        msgids_filter(partition->msgids, batch, len, time_wall_ms(), topic->config.dedup_window_ms,
+                      MSGIDS_DECOMPRESSED_MAX, DEDUP_ZSTD_LEVEL, part->idempotent, filter);
     if (err != 0) {
         out->error_code = err == -ENOTSUP    ? KAFKA_ERR_UNSUPPORTED_COMPRESSION_TYPE
                           : err == -ENOMEM   ? KAFKA_ERR_UNKNOWN_SERVER_ERROR
                           : err == -EMSGSIZE ? KAFKA_ERR_MESSAGE_TOO_LARGE
                                              : KAFKA_ERR_INVALID_RECORD;
-        LOG_INFO("broker", "produce refused by the msg-id window topic=%s partition=%d err=%s "
+        LOG_INFO("broker",
+                 "produce refused by the msg-id window topic=%s partition=%d err=%s "
                  "error=%s peer=%s",
                  topic->name, out->index, strerror(-err), kafka_error_name(out->error_code), peer);
         return DEDUP_SETTLED;
