@@ -4,7 +4,7 @@
 #   make run        start a single-node broker (installs Debian packages first)
 #   make test       unit tests, then integration and crash tests
 #   make asan/ubsan the same tests under AddressSanitizer / UBSan (build/asan, build/ubsan)
-#   make bench      storage benchmark beside fio (bench/results/)
+#   make bench      storage and broker benchmarks beside fio and a peer (bench/results/)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make gen-codec  regenerate proto/kmsg_gen.[ch] from Kafka's schemas
 #   make deps       install missing Debian packages
@@ -71,9 +71,11 @@ test: all
 
 bench: all
 	bench/storage-bench.sh $(O)
+	bench/broker-bench.sh $(O)
 
 bench-quick: all
 	QUICK=1 bench/storage-bench.sh $(O)
+	QUICK=1 bench/broker-bench.sh $(O)
 
 asan:
 	$(MAKE) O=build/asan OPT="-O1 -g" SAN="-fsanitize=address -fno-omit-frame-pointer" test
