@@ -36,6 +36,8 @@ struct broker {
     int64_t pid_end;
     bool pid_reserving;
     struct pid_wait *pid_waiting; /* InitProducerId requests waiting for a block */
+    struct partition *blocked;    /* partitions with produce batches parked for room */
+    ev_timer produce_retry;
     struct server *server;
     struct fetch *parked; /* fetches waiting for data (long poll) */
     unsigned parked_count;
@@ -75,6 +77,11 @@ void handle_delete_topics(struct handling *h);
 void handle_offset_for_leader_epoch(struct handling *h);
 void handle_describe_configs(struct handling *h);
 void handle_init_producer_id(struct handling *h);
+/* Sets up produce's retry of batches parked for room (before serving). */
+void broker_produce_init(struct broker *b);
+/* A topic's logs are about to close: its parked batches are answered
+ * UNKNOWN_TOPIC_OR_PARTITION. */
+void broker_produce_closing(struct broker *b, const struct topic *topic);
 /* The group APIs (handle_group.c). */
 void handle_find_coordinator(struct handling *h);
 void handle_join_group(struct handling *h);

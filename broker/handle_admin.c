@@ -362,6 +362,7 @@ void handle_create_topics(struct handling *h)
 static void topic_closing(void *opaque, const struct topic *topic)
 {
     broker_topic_closing(opaque, topic);
+    broker_produce_closing(opaque, topic);
 }
 
 void broker_metadata_applied(void *opaque, int replay)

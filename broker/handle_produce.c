@@ -7,6 +7,7 @@
  * nothing, but the request is kept until its appends finish, since they
  * borrow its memory).
  */
+#include <errno.h>
 #include <string.h>
 
 #include "broker/broker.h"
@@ -20,6 +21,10 @@
 
 /* Rebuilt zstd batches are recompressed at zstd's default level. */
 #define DEDUP_ZSTD_LEVEL 3
+/* Parked batches are tried again this often (and at once when an append
+ * completes); a request without a timeout waits this long at most. */
+#define PARKED_RETRY_S            0.005
+#define PARKED_TIMEOUT_MS_DEFAULT 30000
 
 struct produce {
     struct handling *h;
@@ -30,7 +35,12 @@ struct produce {
 struct produce_part {
     struct produce *pr;
     struct kmsg_produce_response_partition_produce_response *out;
+    struct topic *topic;
     struct partition *partition;
+    const uint8_t *batch; /* in the request's frame */
+    size_t len;
+    int64_t deadline_ms; /* parked: answered REQUEST_TIMED_OUT past this (monotonic) */
+    struct produce_part *next_parked;
     /* An idempotent batch: its producer, to find its window entry again. */
     bool idempotent;
     int16_t epoch;
@@ -96,6 +106,8 @@ static void durable_waiters_run(struct partition *partition, int status)
     }
 }
 
+static void produce_retry_soon(struct broker *b);
+
 static void appended(void *opaque, int status, int64_t base_offset)
 {
     (void)base_offset;
@@ -130,12 +142,14 @@ static void appended(void *opaque, int status, int64_t base_offset)
         produce_finish(w->pr);
         w = next;
     }
+    struct broker *b = part->pr->h->broker;
     if (status == 0) {
         /* Readable now, before the producer hears of it: wake its readers. */
-        broker_data_arrived(part->pr->h->broker, partition->log);
+        broker_data_arrived(b, partition->log);
         snapshot_on_roll(partition);
     }
     produce_finish(part->pr);
+    produce_retry_soon(b);
 }
 
 /*
@@ -284,6 +298,28 @@ static enum dedup_outcome dedup_check(struct produce_part *part, const struct to
     return DEDUP_SETTLED;
 }
 
+/* Remembers an idempotent batch just given its offsets. */
+static void record_producer_batch(struct produce_part *part, const struct batch_header *hdr,
+                                  int64_t base)
+{
+    struct producer_batch entry = {
+        .first_seq = hdr->base_sequence,
+        .last_seq = producers_last_seq(hdr->base_sequence, hdr->last_offset_delta),
+        .first_offset = base,
+        .last_offset = base + hdr->last_offset_delta,
+        .timestamp_ms = hdr->max_timestamp,
+        .inflight = part,
+    };
+    if (producers_record(part->partition->producers, hdr->producer_id, hdr->producer_epoch, &entry,
+                         time_wall_ms()) == NULL) {
+        LOG_WARN("broker", "producer state not recorded topic=%s partition=%d producer_id=%lld",
+                 part->topic->name, part->out->index, (long long)hdr->producer_id);
+    }
+}
+
+static int try_append(struct produce_part *part);
+static void park(struct produce_part *part);
+
 /*
  * Appends one partition's records. From Produce v3 on, Kafka takes exactly
  * one RecordBatch per partition and refuses anything else whole
@@ -337,26 +373,168 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
         out->error_code = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
         return;
     }
-    struct partition *partition = &topic->partitions[in->index];
-    *part = (struct produce_part){.pr = pr, .out = out, .partition = partition};
+    const struct kmsg_produce_request *rq = h->req->handler_data;
+    int32_t timeout_ms = rq->timeout_ms > 0 ? rq->timeout_ms : PARKED_TIMEOUT_MS_DEFAULT;
+    *part = (struct produce_part){.pr = pr,
+                                  .out = out,
+                                  .topic = topic,
+                                  .partition = &topic->partitions[in->index],
+                                  .batch = p,
+                                  .len = left,
+                                  .deadline_ms = time_mono_ns() / 1000000 + timeout_ms};
+    /* Behind batches already waiting for room: order per partition holds. */
+    if (part->partition->parked_head != NULL || try_append(part) == -ENOBUFS) {
+        park(part);
+    }
+}
+
+/* --------------------------------------------------------------- parking */
+
+/*
+ * A partition whose log has no room for a batch now (its write backlog or
+ * the shard's buffers are full: log_append's -ENOBUFS) keeps the batch, and
+ * every later one, in arrival order, and tries again as appends complete:
+ * backpressure, where answering an error would make the client retry (and,
+ * without idempotence, possibly reorder). The connection's in-flight bound
+ * stops it from sending more meanwhile. A batch parked longer than its
+ * request's timeout_ms is answered REQUEST_TIMED_OUT.
+ */
+static void park(struct produce_part *part)
+{
+    struct partition *partition = part->partition;
+    struct broker *b = part->pr->h->broker;
+    part->pr->pending++;
+    part->next_parked = NULL;
+    if (partition->parked_head == NULL) {
+        partition->parked_head = part;
+        partition->next_blocked = b->blocked;
+        b->blocked = partition;
+    } else {
+        partition->parked_tail->next_parked = part;
+    }
+    partition->parked_tail = part;
+    if (!ev_is_active(&b->produce_retry)) {
+        ev_timer_set(&b->produce_retry, PARKED_RETRY_S, PARKED_RETRY_S);
+        ev_timer_start(b->loop, &b->produce_retry);
+    }
+}
+
+/* Tries a partition's parked batches in order; true when none is left. */
+static bool unpark(struct partition *partition, int64_t now_ms)
+{
+    while (partition->parked_head != NULL) {
+        struct produce_part *part = partition->parked_head;
+        if (now_ms >= part->deadline_ms) {
+            part->out->error_code = KAFKA_ERR_REQUEST_TIMED_OUT;
+            LOG_WARN("broker", "produce timed out waiting for room topic=%s partition=%d",
+                     part->topic->name, part->out->index);
+        } else if (try_append(part) == -ENOBUFS) {
+            return false;
+        }
+        partition->parked_head = part->next_parked;
+        produce_finish(part->pr); /* the hold park() took */
+    }
+    partition->parked_tail = NULL;
+    return true;
+}
+
+static void on_produce_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct broker *b = SL_CONTAINER_OF(w, struct broker, produce_retry);
+    int64_t now_ms = time_mono_ns() / 1000000;
+    struct partition **link = &b->blocked;
+    while (*link != NULL) {
+        struct partition *partition = *link;
+        if (unpark(partition, now_ms)) {
+            *link = partition->next_blocked;
+            partition->next_blocked = NULL;
+        } else {
+            link = &partition->next_blocked;
+        }
+    }
+    if (b->blocked == NULL) {
+        ev_timer_stop(loop, w);
+    } else {
+        w->repeat = PARKED_RETRY_S;
+        ev_timer_again(loop, w);
+    }
+}
+
+void broker_produce_init(struct broker *b)
+{
+    ev_init(&b->produce_retry, on_produce_retry);
+}
+
+/* An append completed somewhere: room may have come back. The retry runs
+ * from the loop, never inside the log's completion. */
+static void produce_retry_soon(struct broker *b)
+{
+    if (b->blocked != NULL) {
+        ev_timer_stop(b->loop, &b->produce_retry);
+        ev_timer_set(&b->produce_retry, 0, PARKED_RETRY_S);
+        ev_timer_start(b->loop, &b->produce_retry);
+    }
+}
+
+void broker_produce_closing(struct broker *b, const struct topic *topic)
+{
+    struct partition **link = &b->blocked;
+    while (*link != NULL) {
+        struct partition *partition = *link;
+        if (partition < topic->partitions ||
+            partition >= topic->partitions + topic->partition_count) {
+            link = &partition->next_blocked;
+            continue;
+        }
+        *link = partition->next_blocked;
+        partition->next_blocked = NULL;
+        for (struct produce_part *part = partition->parked_head; part != NULL;) {
+            struct produce_part *next = part->next_parked;
+            part->out->error_code = KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            produce_finish(part->pr);
+            part = next;
+        }
+        partition->parked_head = partition->parked_tail = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------- append */
+
+/*
+ * One batch's way into its log: the idempotence check, the msg-id window,
+ * then the append. Returns -ENOBUFS, having changed nothing, when the log
+ * has no room now (the caller parks the batch); 0 otherwise, the batch
+ * appended or answered.
+ */
+static int try_append(struct produce_part *part)
+{
+    struct topic *topic = part->topic;
+    struct partition *partition = part->partition;
+    struct kmsg_produce_response_partition_produce_response *out = part->out;
+    struct log *log = partition->log;
+    const uint8_t *p = part->batch;
+    size_t left = part->len;
+    const char *peer = conn_peer(part->pr->h->req->conn);
     /* An idempotent batch's header decides its fate before it is appended:
      * it is checked whole first (CRC included), so that a batch damaged in
      * transit is refused by log_append with its reason, never taken for a
      * duplicate of the one it was meant to be. */
     struct batch_header hdr;
+    part->idempotent = false;
     if (batch_header_decode(p, left, &hdr) == 0 && hdr.producer_id >= 0 &&
         batch_validate(p, left, BATCH_CHECK_FRAMING, 0, &hdr, NULL) == 0 &&
         !idempotence_check(part, &hdr, topic->name, peer)) {
-        return;
+        return 0;
     }
-    fix_max_timestamp(h, p, left);
+    fix_max_timestamp(part->pr->h, p, left);
     struct msgids_filter filter = {.first_original = -1};
     enum dedup_outcome outcome = DEDUP_OFF;
     if (partition->msgids != NULL && topic->config.dedup_window_ms > 0) {
         outcome = dedup_check(part, topic, p, left, &filter, peer);
         if (outcome == DEDUP_SETTLED) {
             msgids_filter_deinit(&filter);
-            return;
+            return 0;
         }
     }
     int64_t base = -1;
@@ -364,16 +542,20 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
                   ? log_append_rewritten(log, filter.out.data, filter.out.len,
                                          partition->leader_epoch, appended, part, &base)
                   : log_append(log, p, left, partition->leader_epoch, appended, part, &base);
+    if (err == -ENOBUFS) {
+        msgids_filter_deinit(&filter);
+        return -ENOBUFS;
+    }
     if (err != 0) {
         msgids_filter_deinit(&filter);
         out->error_code = (int16_t)kafka_error_from_errno(err);
         LOG_INFO("broker", "produce refused topic=%s partition=%d error=%s peer=%s", topic->name,
-                 in->index, kafka_error_name(out->error_code), peer);
-        return;
+                 out->index, kafka_error_name(out->error_code), peer);
+        return 0;
     }
     out->base_offset = base;
     part->base_offset = base;
-    pr->pending++;
+    part->pr->pending++;
     if (outcome != DEDUP_OFF) {
         msgids_commit(partition->msgids, &filter, base, time_wall_ms());
         part->remembers_ids = filter.kept_ids > 0;
@@ -385,20 +567,9 @@ static void produce_partition(struct produce *pr, struct kstr topic_name, struct
     }
     msgids_filter_deinit(&filter);
     if (part->idempotent) {
-        struct producer_batch entry = {
-            .first_seq = hdr.base_sequence,
-            .last_seq = producers_last_seq(hdr.base_sequence, hdr.last_offset_delta),
-            .first_offset = base,
-            .last_offset = base + hdr.last_offset_delta,
-            .timestamp_ms = hdr.max_timestamp,
-            .inflight = part,
-        };
-        if (producers_record(partition->producers, hdr.producer_id, hdr.producer_epoch, &entry,
-                             time_wall_ms()) == NULL) {
-            LOG_WARN("broker", "producer state not recorded topic=%s partition=%d producer_id=%lld",
-                     topic->name, in->index, (long long)hdr.producer_id);
-        }
+        record_producer_batch(part, &hdr, base);
     }
+    return 0;
 }
 
 void handle_produce(struct handling *h)

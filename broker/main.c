@@ -276,6 +276,7 @@ int main(int argc, char **argv)
     slog_set_level((enum slog_level)b.config.log_level);
     signal(SIGPIPE, SIG_IGN);
     b.loop = ev_default_loop(EVFLAG_AUTO);
+    broker_produce_init(&b);
     int err = start(&b);
     if (err == 0) {
         static struct shutdown s;

@@ -29,10 +29,13 @@ struct partition {
     int32_t index;
     int32_t leader_epoch; /* bumped at each leadership change; 0 on a single node */
     struct log *log;
-    struct producers *producers; /* idempotent producers' state */
-    struct msgids *msgids;       /* msg-id dedup window, when the topic sets one */
+    struct producers *producers;          /* idempotent producers' state */
+    struct msgids *msgids;                /* msg-id dedup window, when the topic sets one */
     struct produce_part *durable_waiters; /* answered once the log is durable past their offset */
-    int64_t snapshot_base;       /* active segment when producers were last snapshot */
+    struct produce_part *parked_head;     /* batches waiting for room in the log, in order */
+    struct produce_part *parked_tail;
+    struct partition *next_blocked; /* the broker's list of partitions with parked ones */
+    int64_t snapshot_base;          /* active segment when producers were last snapshot */
 };
 
 struct topic {

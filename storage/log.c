@@ -695,8 +695,7 @@ static int append_checked(struct log *log, const uint8_t *batch, size_t len, int
 int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                log_append_cb *cb, void *opaque, int64_t *base_offset)
 {
-    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset,
-                          BATCH_CHECK_FULL);
+    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset, BATCH_CHECK_FULL);
 }
 
 int log_append_rewritten(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
@@ -704,6 +703,21 @@ int log_append_rewritten(struct log *log, const uint8_t *batch, size_t len, int3
 {
     return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset,
                           BATCH_CHECK_FRAMING);
+}
+
+/* Whether len more bytes fit the shard's buffers and this log's write
+ * backlog now: 0 or -ENOBUFS. */
+static int room_for(struct log *log, struct segment *seg, size_t len)
+{
+    size_t cap = pool_buffer_bytes(log->shard->pool);
+    struct chunk *tail = seg->chunks_tail;
+    bool tail_usable = tail != NULL && tail->pos + cap > seg->size;
+    size_t room = tail_usable ? (size_t)(tail->pos + cap - seg->size) : 0;
+    size_t carried = tail_usable ? 0 : (size_t)(seg->size % BLOCK_BYTES);
+    size_t need = len > room ? (len + carried - room + cap - 1) / cap : 0;
+    unsigned obtainable = chunks_obtainable(log->shard) - (tail_usable && tail->cached);
+    uint64_t unwritten = seg->size + len - SL_ALIGN_DOWN(seg->written, BLOCK_BYTES);
+    return need > obtainable || unwritten / cap + 2 > FLUSH_IOV_MAX ? -ENOBUFS : 0;
 }
 
 static int append_checked(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
@@ -715,6 +729,12 @@ static int append_checked(struct log *log, const uint8_t *batch, size_t len, int
     }
     if (log->needs_repair) {
         return -EUCLEAN;
+    }
+    /* Room first: a batch refused for room (retried by its caller until
+     * there is) is not CRC-checked each time it is tried. */
+    if (log->pending_count == log->config.pending_appends_max ||
+        room_for(log, active_segment(log), len) != 0) {
+        return -ENOBUFS;
     }
     struct batch_header h;
     const char *why = NULL;
@@ -739,19 +759,13 @@ static int append_checked(struct log *log, const uint8_t *batch, size_t len, int
         }
         seg = active_segment(log);
     }
-    size_t cap = pool_buffer_bytes(log->shard->pool);
-    struct chunk *tail = seg->chunks_tail;
-    bool tail_usable = tail != NULL && tail->pos + cap > seg->size;
-    size_t room = tail_usable ? (size_t)(tail->pos + cap - seg->size) : 0;
-    size_t carried = tail_usable ? 0 : (size_t)(seg->size % BLOCK_BYTES);
-    size_t need = len > room ? (len + carried - room + cap - 1) / cap : 0;
-    unsigned obtainable = chunks_obtainable(log->shard) - (tail_usable && tail->cached);
-    uint64_t unwritten = seg->size + len - SL_ALIGN_DOWN(seg->written, BLOCK_BYTES);
-    if (need > obtainable || unwritten / cap + 2 > FLUSH_IOV_MAX) {
+    if (room_for(log, seg, len) != 0) {
         return -ENOBUFS; /* the shard's buffers, or this log's write backlog, are full */
     }
     /* A partial last block is always in memory: in the tail chunk or aside. */
-    SL_ASSERT(tail_usable || carried == 0 || seg->tail_block != NULL);
+    struct chunk *tail = seg->chunks_tail;
+    SL_ASSERT((tail != NULL && tail->pos + pool_buffer_bytes(log->shard->pool) > seg->size) ||
+              seg->size % BLOCK_BYTES == 0 || seg->tail_block != NULL);
 
     uint8_t head[BATCH_HEADER_BYTES];
     memcpy(head, batch, sizeof(head));
