@@ -11,7 +11,9 @@
  *             for ApiVersions) and body
  *
  * A connection's life:
- *   open      fd >= 0. Bytes are read into `in` (CONN_READ_BYTES); a frame's
+ *   open      fd >= 0. Bytes are read into `in` (CONN_READ_BYTES, taken only
+ *             while unparsed bytes are held: an idle connection holds none,
+ *             so 10,000 of them cost a few MB); a frame's
  *             size is checked against request_max_bytes before anything is
  *             allocated, then the frame gets a buffer of exactly its size.
  *             While a frame is being filled, `in` is empty and reads go
@@ -76,6 +78,9 @@ _Static_assert(RESPONSE_MAX_BYTES <= INT32_MAX - 64, "response size must fit a f
 #define CONN_READ_BYTES (16u << 10)
 #endif
 _Static_assert(CONN_READ_BYTES >= 4, "the size prefix must fit the read buffer");
+/* Read buffers kept for reuse when connections go idle: enough for the busy
+ * ones of a loop iteration, not a pool that grows with idle connections. */
+#define SPARE_READ_BUFFERS 64
 
 /* Reads per readability event: one busy connection must not starve the others. */
 #define CONN_READS_PER_EVENT 16
@@ -125,7 +130,7 @@ struct conn {
     bool closing;       /* server_close_after: read no more, close once drained */
     bool processing;    /* the frame loop is on the stack */
     struct buf scratch; /* response header encoding, allocated once */
-    uint8_t in[CONN_READ_BYTES];
+    uint8_t *in;        /* CONN_READ_BYTES, or NULL while nothing is unparsed */
 };
 
 struct server {
@@ -141,7 +146,29 @@ struct server {
     unsigned conn_total;      /* length of conns */
     unsigned conn_open_count; /* of which open */
     bool stopping;
+    /* Read buffers given back by connections, kept for the next reads. */
+    uint8_t *spare_in[SPARE_READ_BUFFERS];
+    unsigned spare_count;
 };
+
+/* A read buffer for a connection about to read; NULL when out of memory. */
+static uint8_t *in_take(struct server *server)
+{
+    return server->spare_count > 0 ? server->spare_in[--server->spare_count]
+                                   : malloc(CONN_READ_BYTES);
+}
+
+static void in_give(struct server *server, uint8_t *in)
+{
+    if (in == NULL) {
+        return;
+    }
+    if (server->spare_count < SPARE_READ_BUFFERS) {
+        server->spare_in[server->spare_count++] = in;
+    } else {
+        free(in);
+    }
+}
 
 static void conn_progress(struct conn *conn);
 
@@ -181,6 +208,7 @@ static void conn_maybe_free(struct conn *conn)
     SL_ASSERT(server->conn_total > 0); /* conn was counted when linked */
     server->conn_total--;
     buf_deinit(&conn->scratch);
+    in_give(server, conn->in);
     free(conn);
 }
 
@@ -365,6 +393,8 @@ static void conn_process(struct conn *conn)
     conn->processing = false;
     if (conn->in_start == conn->in_end) {
         conn->in_start = conn->in_end = 0;
+        in_give(conn->server, conn->in); /* idle: the buffer goes back */
+        conn->in = NULL;
     }
 }
 
@@ -380,12 +410,20 @@ static int conn_read_once(struct conn *conn)
         dst = conn->frame + conn->frame_filled;
         room = conn->frame_len - conn->frame_filled;
     } else {
+        if (conn->in == NULL) {
+            conn->in = in_take(conn->server);
+            if (conn->in == NULL) {
+                LOG_WARN("server", "no memory for a read buffer, closing peer=%s", conn->peer);
+                conn_close(conn, "out of memory");
+                return -ENOMEM;
+            }
+        }
         size_t avail = conn->in_end - conn->in_start;
         memmove(conn->in, conn->in + conn->in_start, avail);
         conn->in_start = 0;
         conn->in_end = avail;
         dst = conn->in + conn->in_end;
-        room = sizeof(conn->in) - conn->in_end;
+        room = CONN_READ_BYTES - conn->in_end;
     }
     /* conn_process consumed every complete frame (reading is allowed) and
      * moved a partial one into its own buffer: fewer than 4 bytes remain. */
@@ -909,6 +947,9 @@ void server_free(struct server *server)
         conn_close(conn, "server freed");
     }
     SL_ASSERT(server->conns == NULL); /* closed conns owing responses would be left */
+    while (server->spare_count > 0) {
+        free(server->spare_in[--server->spare_count]);
+    }
     free(server);
 }
 
