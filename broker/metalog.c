@@ -140,6 +140,89 @@ static int replay(struct metalog *ml)
     return err;
 }
 
+/* ------------------------------------------------------------ compact */
+
+static void compact_done(void *opaque, int status)
+{
+    int *result = opaque;
+    *result = status;
+}
+
+/* Commits txn and runs the loop until it is applied (start-up only). */
+static int commit_wait(struct metalog *ml, struct metalog_txn *txn)
+{
+    int result = 1;
+    int err = metalog_commit(ml, txn, compact_done, &result);
+    while (err == 0 && result == 1) {
+        ev_run(ml->loop, EVRUN_ONCE);
+    }
+    buf_reset(&txn->bytes);
+    txn->count = 0;
+    return err != 0 ? err : result;
+}
+
+/* Puts one record into txn, committing txn first when it is full. */
+static int put_or_flush(struct metalog *ml, struct metalog_txn *txn, const struct md_topic *t,
+                        int k)
+{
+    for (int attempt = 0;; attempt++) {
+        size_t mark = txn->bytes.len;
+        int err = k < 0 ? md_put_topic(&txn->bytes, t->name, strlen(t->name), t->id, t->partitions)
+                        : md_put_config(&txn->bytes, t->name, strlen(t->name), t->configs[k].name,
+                                        strlen(t->configs[k].name), t->configs[k].value,
+                                        (int32_t)strlen(t->configs[k].value));
+        err = err != 0 ? err : metalog_txn_mark(txn);
+        if (err == 0 || attempt > 0 || txn->count == 0) {
+            return err;
+        }
+        txn->bytes.len = mark; /* full: commit what is there, then this record again */
+        err = commit_wait(ml, txn);
+        if (err != 0) {
+            return err;
+        }
+    }
+}
+
+/*
+ * Bounds the metadata log: the whole image is appended again (a topic record
+ * and its overrides per topic, the producer-id watermark), then the segments
+ * wholly below where that began are deleted. A replay then sees the tail of
+ * the old history followed by the full state; applying is idempotent (a
+ * record that does not fit is skipped), so it builds the same image. A crash
+ * before the deletion leaves the full history plus a redundant copy.
+ */
+static int compact(struct metalog *ml)
+{
+    int64_t from = log_end_offset(ml->log);
+    uint64_t before = log_size_bytes(ml->log);
+    struct metalog_txn txn;
+    metalog_txn_init(&txn);
+    int err = 0;
+    const struct md_image *image = ml->image;
+    for (unsigned i = 0; err == 0 && i < image->topic_count; i++) {
+        const struct md_topic *t = image->topics[i];
+        for (int k = -1; err == 0 && k < (int)t->config_count; k++) {
+            err = put_or_flush(ml, &txn, t, k);
+        }
+    }
+    if (err == 0 && txn.count > 0) {
+        err = commit_wait(ml, &txn);
+    }
+    if (err == 0 && image->next_producer_id > 0) {
+        err = md_put_producer_ids(&txn.bytes, 0, image->next_producer_id);
+        err = err != 0 ? err : metalog_txn_mark(&txn);
+        err = err != 0 ? err : commit_wait(ml, &txn);
+    }
+    metalog_txn_deinit(&txn);
+    if (err != 0) {
+        return err;
+    }
+    int removed = log_delete_below(ml->log, from);
+    LOG_INFO("metalog", "metadata compacted topics=%u bytes_before=%llu segments_deleted=%d",
+             image->topic_count, (unsigned long long)before, removed);
+    return 0;
+}
+
 /* ------------------------------------------------------- open, close */
 
 struct metalog *metalog_open(struct ev_loop *loop, struct log_shard *shard, const char *dir,
@@ -159,7 +242,7 @@ struct metalog *metalog_open(struct ev_loop *loop, struct log_shard *shard, cons
     lc.retention_bytes = -1;
     lc.retention_ms = -1;
     lc.flush_policy = FLUSH_ALWAYS;
-    lc.segment_bytes = 64u << 20;
+    lc.segment_bytes = METALOG_SEGMENT_BYTES;
     lc.max_message_bytes = METALOG_TXN_BYTES_MAX + 4096;
     char path[1400];
     snprintf(path, sizeof(path), "%s/%s", dir, METALOG_DIR_NAME);
@@ -179,7 +262,20 @@ struct metalog *metalog_open(struct ev_loop *loop, struct log_shard *shard, cons
     LOG_INFO("metalog", "metadata replayed dir=%s records=%llu skipped=%llu topics=%u ms=%.1f",
              path, (unsigned long long)image->applied, (unsigned long long)image->skipped,
              image->topic_count, (double)(time_mono_ns() - t0) / 1e6);
+    if (log_size_bytes(ml->log) > METALOG_COMPACT_BYTES) {
+        *err = compact(ml);
+        if (*err != 0) {
+            LOG_WARN("metalog", "metadata not compacted: the full history stays err=%s",
+                     strerror(-*err));
+            *err = 0;
+        }
+    }
     return ml;
+}
+
+uint64_t metalog_size_bytes(const struct metalog *ml)
+{
+    return log_size_bytes(ml->log);
 }
 
 int metalog_close(struct metalog *ml)

@@ -9,6 +9,9 @@
  *
  * The controller quorum will replicate the same records; until then this is
  * the quorum of one that DESIGN.md describes, without the consensus.
+ *
+ * The log stays bounded: at start, past METALOG_COMPACT_BYTES, the image is
+ * appended again and the segments before it deleted (see compact()).
  */
 #ifndef SL_BROKER_METALOG_H
 #define SL_BROKER_METALOG_H
@@ -26,6 +29,10 @@
 #define METALOG_TXN_RECORDS_MAX 64
 /* Bytes of one change at most: well inside any batch the log accepts. */
 #define METALOG_TXN_BYTES_MAX (256u << 10)
+/* Segments of the log: small, so that compaction can drop old ones. */
+#define METALOG_SEGMENT_BYTES (1u << 20)
+/* Past this at start, the image is written again and older segments go. */
+#define METALOG_COMPACT_BYTES (4u * METALOG_SEGMENT_BYTES)
 /* Changes waiting for their sync at most; more are refused with -ENOBUFS. */
 #define METALOG_PENDING_MAX 1024
 
@@ -60,6 +67,8 @@ typedef void metalog_done_cb(void *opaque, int status);
 struct metalog *metalog_open(struct ev_loop *loop, struct log_shard *shard, const char *dir,
                              struct md_image *image, metalog_applied_cb *applied, void *opaque,
                              int *err);
+/* Bytes the log holds on disk. */
+uint64_t metalog_size_bytes(const struct metalog *ml);
 /* Closes the log cleanly (pending changes finish first). NULL is a no-op. */
 int metalog_close(struct metalog *ml);
 

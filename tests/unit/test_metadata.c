@@ -224,6 +224,16 @@ static void commit_topic(struct logfix *f, struct metalog *ml, const char *name,
     assert_int_equal(d.status, 0);
 }
 
+static void commit_and_wait(struct logfix *f, struct metalog *ml, struct metalog_txn *txn)
+{
+    struct done d = {0};
+    assert_int_equal(metalog_commit(ml, txn, done_cb, &d), 0);
+    logfix_wait(f, &d.fired);
+    assert_int_equal(d.status, 0);
+    buf_reset(&txn->bytes);
+    txn->count = 0;
+}
+
 static void test_metadata_log_replays_to_the_same_image(void **state)
 {
     (void)state;
@@ -303,6 +313,74 @@ static void test_metadata_log_refuses_empty_and_oversized(void **state)
     logfix_deinit(&f);
 }
 
+/* Past METALOG_COMPACT_BYTES at open, the image is written again and older
+ * segments go: the log shrinks, and replays build the same image. */
+static void test_metadata_log_compacts_at_open(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "metadata_compact", RING_URING, 16u << 20);
+    struct md_image image;
+    md_image_init(&image);
+    int err = 0;
+    struct metalog *ml = metalog_open(f.loop, f.shard, f.dir, &image, NULL, NULL, &err);
+    assert_non_null(ml);
+    char name[250];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    struct metalog_txn txn;
+    metalog_txn_init(&txn);
+    /* Churn: 32 topics created and removed per change, 8 kept for good. */
+    int kept = 0;
+    for (int round = 0; metalog_size_bytes(ml) <= METALOG_COMPACT_BYTES + (1u << 20); round++) {
+        uint8_t ids[32][16];
+        for (int i = 0; i < 32; i++) {
+            snprintf(name, sizeof(name), "churn-%d-%d-%0200d", round, i, 0);
+            assert_int_equal(md_new_topic_id(&image, ids[i]), 0);
+            assert_int_equal(md_put_topic(&txn.bytes, name, strlen(name), ids[i], 1), 0);
+            assert_int_equal(metalog_txn_mark(&txn), 0);
+        }
+        commit_and_wait(&f, ml, &txn);
+        for (int i = 0; i < 32; i++) {
+            if (round < 8 && i == 0) {
+                kept++;
+                continue;
+            }
+            assert_int_equal(md_put_remove_topic(&txn.bytes, ids[i]), 0);
+            assert_int_equal(metalog_txn_mark(&txn), 0);
+        }
+        commit_and_wait(&f, ml, &txn);
+    }
+    metalog_txn_deinit(&txn);
+    assert_int_equal((int)image.topic_count, kept);
+    assert_int_equal(metalog_close(ml), 0);
+    /* Reopened: compacted. */
+    struct md_image again;
+    md_image_init(&again);
+    ml = metalog_open(f.loop, f.shard, f.dir, &again, NULL, NULL, &err);
+    assert_non_null(ml);
+    assert_true(metalog_size_bytes(ml) < 2 * METALOG_SEGMENT_BYTES);
+    assert_int_equal(again.topic_count, image.topic_count);
+    for (unsigned i = 0; i < image.topic_count; i++) {
+        const struct md_topic *t = image.topics[i];
+        const struct md_topic *u = md_topic_find(&again, t->name, strlen(t->name));
+        assert_non_null(u);
+        assert_memory_equal(u->id, t->id, 16);
+    }
+    assert_int_equal(metalog_close(ml), 0);
+    /* And once more: the compacted log replays to the same image. */
+    struct md_image third;
+    md_image_init(&third);
+    ml = metalog_open(f.loop, f.shard, f.dir, &third, NULL, NULL, &err);
+    assert_non_null(ml);
+    assert_int_equal(third.topic_count, image.topic_count);
+    assert_int_equal(metalog_close(ml), 0);
+    md_image_deinit(&third);
+    md_image_deinit(&again);
+    md_image_deinit(&image);
+    logfix_deinit(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_metadata_new_ids_are_v4_and_unique),
         cmocka_unit_test(test_metadata_log_replays_to_the_same_image),
         cmocka_unit_test(test_metadata_log_refuses_empty_and_oversized),
+        cmocka_unit_test(test_metadata_log_compacts_at_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
