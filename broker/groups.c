@@ -25,9 +25,18 @@
  * taken more than max(rewrite_bytes_min, 4 x its live bytes) since its last
  * rewrite, and no append of it is in flight (so the cache is exactly what the
  * log says), the coordinator appends every live record of that partition
- * again and, once they are durable, deletes the segments wholly below where
- * the rewrite began. Only the latest value of each key survives, which is
- * what Kafka's log compaction keeps for this topic.
+ * again, in as many batches of at most batch_bytes_max as they take, and,
+ * once they are durable, deletes the segments wholly below where the rewrite
+ * began. Only the latest value of each key survives, which is what Kafka's
+ * log compaction keeps for this topic. A group's metadata is rewritten as the
+ * log last held it (the bytes of its last durable or replayed record), not as
+ * it is in memory: between generations the two differ, and a restart must
+ * find the last stored generation.
+ *
+ * The cache follows the log in log order: an append's effect on memory is
+ * applied in its completion callback, and completions come in offset order.
+ * Tombstones (deletion, expiry) remove from memory exactly what they remove
+ * on replay; an expiry skips a group while a commit of it is in flight.
  *
  * Timers: one ev_timer ticking every TICK_MS while any group has members or
  * a rebalance pending checks session deadlines and join deadlines; one more
@@ -58,6 +67,15 @@
 #define PROTOCOLS_MAX        32
 #define REPLAY_READ_BYTES    (1u << 20)
 #define MEMBER_ID_SUFFIX_LEN 36
+/* A stored group may hold more members than group.max.size now allows (it
+ * was lowered): replay keeps them, up to the setting's own ceiling. */
+#define REPLAY_MEMBERS_MAX 100000
+/* Kafka's longest topic name. */
+#define TOPIC_NAME_MAX 249
+/* The most a record adds to a batch beyond its key and value: length,
+ * attributes, timestamp and offset deltas, key and value lengths, header
+ * count, each varint at its widest. */
+#define RECORD_OVERHEAD_MAX (5 + 1 + 10 + 5 + 5 + 5 + 5)
 
 enum group_state { EMPTY, PREPARING, COMPLETING, STABLE, DEAD };
 
@@ -119,6 +137,12 @@ struct group {
     int64_t join_not_before_ms; /* PREPARING from EMPTY: the initial delay */
     int64_t empty_since_ms;     /* wall clock: offsets expire from here */
     bool sync_storing;          /* the leader's assignment is being stored */
+    int32_t commits_inflight;   /* commits appended, not yet durable */
+    /* The value of the group's metadata record as the log last holds it
+     * (durable or replayed); NULL when none or tombstoned. A rewrite copies
+     * this, never the state in memory, which may be between generations. */
+    uint8_t *stored;
+    uint32_t stored_len;
     struct offset *offsets;
     int32_t offset_count;
     int32_t offset_cap;
@@ -146,6 +170,8 @@ struct groups {
     ev_timer tick;
     ev_timer expiry;
     bool replaying;
+    bool stopping; /* groups_release: the logs close next, start no rewrite */
+    bool closing;  /* groups_free: waiting for the appends in flight */
 };
 
 static int64_t now_ms(void)
@@ -162,7 +188,9 @@ static char *dup_kstr(struct kstr s)
     }
     char *d = malloc((size_t)s.len + 1);
     if (d != NULL) {
-        memcpy(d, s.ptr, (size_t)s.len);
+        if (s.len > 0) { /* an empty string may come with a null pointer */
+            memcpy(d, s.ptr, (size_t)s.len);
+        }
         d[s.len] = '\0';
     }
     return d;
@@ -178,7 +206,8 @@ static bool kstr_is(struct kstr a, const char *s)
     if (s == NULL) {
         return a.len < 0;
     }
-    return a.len >= 0 && (size_t)a.len == strlen(s) && memcmp(a.ptr, s, (size_t)a.len) == 0;
+    return a.len >= 0 && (size_t)a.len == strlen(s) &&
+           (a.len == 0 || memcmp(a.ptr, s, (size_t)a.len) == 0);
 }
 
 static uint8_t *dup_bytes(const void *p, int32_t len)
@@ -274,6 +303,7 @@ static void group_free(struct group *g)
     free(g->protocol_type);
     free(g->protocol);
     free(g->leader);
+    free(g->stored);
     free(g);
 }
 
@@ -299,7 +329,10 @@ static struct group *group_get(struct groups *gs, struct kstr id, bool create)
     }
     g->partition = groups_partition_of(gs, id.ptr, (size_t)id.len);
     g->state = EMPTY;
-    g->empty_since_ms = time_wall_ms();
+    /* A group found in the log without metadata saying since when it is
+     * empty (only offsets) has been empty long enough: its offsets expire by
+     * their commit time alone, restarts or not. */
+    g->empty_since_ms = gs->replaying ? 0 : time_wall_ms();
     *table_slot(gs, id) = g;
     gs->count++;
     return g;
@@ -363,14 +396,18 @@ static int offset_index_rebuild(struct group *g, int32_t need)
     while (size < 2 * need) {
         size *= 2;
     }
-    int32_t *index = malloc((size_t)size * sizeof(*index));
-    if (index == NULL) {
-        return -ENOMEM;
+    if (size <= g->oindex_size) {
+        size = g->oindex_size; /* never shrinks: a removal cannot fail */
+    } else {
+        int32_t *index = malloc((size_t)size * sizeof(*index));
+        if (index == NULL) {
+            return -ENOMEM;
+        }
+        free(g->oindex);
+        g->oindex = index;
+        g->oindex_size = size;
     }
-    memset(index, 0xff, (size_t)size * sizeof(*index));
-    free(g->oindex);
-    g->oindex = index;
-    g->oindex_size = size;
+    memset(g->oindex, 0xff, (size_t)size * sizeof(*g->oindex));
     for (int32_t k = 0; k < g->offset_count; k++) {
         struct kstr t = {g->offsets[k].topic, (int32_t)strlen(g->offsets[k].topic)};
         int32_t slot;
@@ -437,7 +474,8 @@ static void offset_remove(struct groups *gs, struct group *g, struct kstr topic,
     free(g->offsets[k].metadata);
     g->offsets[k] = g->offsets[--g->offset_count];
     gs->offsets_total--;
-    offset_index_rebuild(g, g->offset_count); /* same or smaller: cannot fail to fit */
+    int err = offset_index_rebuild(g, g->offset_count);
+    SL_ASSERT(err == 0); /* the index never shrinks, so this reuses it */
 }
 
 /* ----------------------------------------------------------- records */
@@ -580,7 +618,7 @@ static void group_reset_members(struct group *g)
 }
 
 /* A group metadata value: the group as of its last stored generation. */
-static int replay_group(struct groups *gs, struct group *g, struct rd *r)
+static int replay_group(struct group *g, struct rd *r)
 {
     int16_t version = (int16_t)rd_int(r, 2);
     if (version < 0 || version > 3) {
@@ -590,11 +628,9 @@ static int replay_group(struct groups *gs, struct group *g, struct rd *r)
     int32_t generation = (int32_t)rd_int(r, 4);
     struct kstr protocol = rd_str16(r);
     struct kstr leader = rd_str16(r);
-    if (version >= 2) {
-        rd_int(r, 8);
-    }
+    int64_t state_ms = version >= 2 ? rd_int(r, 8) : 0; /* when the record was written */
     int32_t n = (int32_t)rd_int(r, 4);
-    if (r->bad || n < 0 || n > gs->config.max_size) {
+    if (r->bad || n < 0 || n > REPLAY_MEMBERS_MAX) {
         return -EBADMSG;
     }
     group_reset_members(g);
@@ -652,7 +688,10 @@ static int replay_group(struct groups *gs, struct group *g, struct rd *r)
     g->generation = generation;
     g->state = n > 0 ? STABLE : EMPTY;
     if (n == 0) {
-        g->empty_since_ms = time_wall_ms();
+        /* An empty group's record is written as it becomes empty (and a
+         * rewrite copies it as is): the expiry clock goes on from there,
+         * not from the restart. */
+        g->empty_since_ms = SL_MAX(state_ms, 0);
     }
     return 0;
 }
@@ -699,7 +738,17 @@ static int replay_record(struct groups *gs, const struct batch_record *rec)
             }
             return 0;
         }
-        return g == NULL ? -ENOMEM : replay_group(gs, g, &value);
+        int err = g == NULL ? -ENOMEM : replay_group(g, &value);
+        if (err == 0) {
+            uint8_t *stored = dup_bytes(rec->value, rec->value_len);
+            if (stored == NULL) {
+                return -ENOMEM;
+            }
+            free(g->stored);
+            g->stored = stored;
+            g->stored_len = (uint32_t)rec->value_len;
+        }
+        return err;
     }
     return 0; /* other record kinds (transactions) are not ours to read */
 }
@@ -780,9 +829,15 @@ struct store {
     bool in_rewrite;
     int64_t rewrite_from; /* a rewrite's last batch: delete below this once durable */
     struct buf batch;
+    /* A batch with a group's metadata record: once durable, value (NULL for
+     * a tombstone) is what the log holds for that group. */
+    char *group;
+    uint8_t *value;
+    uint32_t value_len;
 };
 
 static void maybe_rewrite(struct groups *gs, int32_t partition);
+static void store_free(struct store *s);
 
 static void store_done(void *opaque, int status, int64_t base_offset)
 {
@@ -792,6 +847,15 @@ static void store_done(void *opaque, int status, int64_t base_offset)
     (void)base_offset;
     SL_ASSERT(op->inflight > 0); /* every append counted */
     op->inflight--;
+    if (status == 0 && s->group != NULL) {
+        struct group *g = group_find(gs, (struct kstr){s->group, (int32_t)strlen(s->group)});
+        if (g != NULL) {
+            free(g->stored);
+            g->stored = s->value;
+            g->stored_len = s->value_len;
+            s->value = NULL;
+        }
+    }
     if (s->in_rewrite && status != 0) {
         op->rewrite_failed = true;
     }
@@ -808,9 +872,9 @@ static void store_done(void *opaque, int status, int64_t base_offset)
     if (s->done != NULL) {
         s->done(s, status);
     }
-    buf_deinit(&s->batch);
-    free(s);
-    maybe_rewrite(gs, (int32_t)(op - gs->parts));
+    int32_t partition = s->partition;
+    store_free(s);
+    maybe_rewrite(gs, partition);
 }
 
 /* Appends the batch in s (built by the caller); s is freed after done. */
@@ -842,13 +906,18 @@ static void store_free(struct store *s)
 {
     if (s != NULL) {
         buf_deinit(&s->batch);
+        free(s->group);
+        free(s->value);
         free(s);
     }
 }
 
-/* Records being collected for one batch: keys and values side by side. */
+/* Records being collected for one batch: keys and values side by side.
+ * The batch they make never passes limit (batch_bytes_max): a record that
+ * would make it pass is refused with -EMSGSIZE. */
 struct recs {
     struct buf bytes;
+    size_t limit;
     struct batch_record *list;
     int32_t count;
     int32_t cap;
@@ -856,10 +925,10 @@ struct recs {
     bool *tomb;
 };
 
-static void recs_init(struct recs *r, uint32_t max_bytes)
+static void recs_init(struct recs *r, uint32_t batch_bytes_max)
 {
-    *r = (struct recs){0};
-    buf_init(&r->bytes, max_bytes);
+    *r = (struct recs){.limit = batch_bytes_max};
+    buf_init(&r->bytes, batch_bytes_max);
 }
 
 static void recs_deinit(struct recs *r)
@@ -874,6 +943,10 @@ static void recs_deinit(struct recs *r)
  * key_end is bytes.len after the key. */
 static int recs_mark(struct recs *r, uint32_t key_start, uint32_t key_end, bool tombstone)
 {
+    if (BATCH_HEADER_BYTES + r->bytes.len + (size_t)(r->count + 1) * RECORD_OVERHEAD_MAX >
+        r->limit) {
+        return -EMSGSIZE; /* the batch would not fit: the caller takes the bytes back */
+    }
     if (r->count == r->cap) {
         int32_t cap = r->cap == 0 ? 16 : r->cap * 2;
         struct batch_record *list = realloc(r->list, (size_t)cap * sizeof(*list));
@@ -913,13 +986,24 @@ static int recs_encode(struct recs *r, struct buf *out)
     return r->count == 0 ? -EINVAL : batch_encode(out, &meta, r->list, (size_t)r->count);
 }
 
+/* The recs_ builders add one record, or leave r as it was: -EMSGSIZE when
+ * the batch is full, -ENOMEM. */
+static int recs_end(struct recs *r, int err, uint32_t ks, uint32_t ke, bool tombstone)
+{
+    err = err != 0 ? -EMSGSIZE : recs_mark(r, ks, ke, tombstone);
+    if (err != 0) {
+        r->bytes.len = ks;
+    }
+    return err;
+}
+
 static int recs_offset(struct recs *r, const char *group, const struct offset *o)
 {
     uint32_t ks = (uint32_t)r->bytes.len;
     int err = offset_key(&r->bytes, group, o->topic, o->partition);
     uint32_t ke = (uint32_t)r->bytes.len;
     err = err != 0 ? err : offset_value(&r->bytes, o);
-    return err != 0 ? -EMSGSIZE : recs_mark(r, ks, ke, false);
+    return recs_end(r, err, ks, ke, false);
 }
 
 static int recs_offset_tombstone(struct recs *r, const char *group, const char *topic,
@@ -927,7 +1011,7 @@ static int recs_offset_tombstone(struct recs *r, const char *group, const char *
 {
     uint32_t ks = (uint32_t)r->bytes.len;
     int err = offset_key(&r->bytes, group, topic, partition);
-    return err != 0 ? -EMSGSIZE : recs_mark(r, ks, (uint32_t)r->bytes.len, true);
+    return recs_end(r, err, ks, (uint32_t)r->bytes.len, true);
 }
 
 static int recs_group(struct recs *r, const struct group *g, bool tombstone)
@@ -938,12 +1022,23 @@ static int recs_group(struct recs *r, const struct group *g, bool tombstone)
     if (!tombstone) {
         err = err != 0 ? err : group_value(&r->bytes, g);
     }
-    return err != 0 ? -EMSGSIZE : recs_mark(r, ks, ke, tombstone);
+    return recs_end(r, err, ks, ke, tombstone);
 }
 
-/* Sends the collected records as one batch of a rewrite. */
-static int rewrite_flush(struct groups *gs, int32_t partition, struct recs *r, struct store **last,
-                         uint64_t *live)
+/* The group's metadata record as the log last holds it (for a rewrite). */
+static int recs_group_stored(struct recs *r, const struct group *g)
+{
+    uint32_t ks = (uint32_t)r->bytes.len;
+    int err = group_key(&r->bytes, g->id);
+    uint32_t ke = (uint32_t)r->bytes.len;
+    err = err != 0 ? err : buf_put(&r->bytes, g->stored, g->stored_len);
+    return recs_end(r, err, ks, ke, false);
+}
+
+/* Appends the collected records as one batch (nothing when there are none);
+ * *last is the store made, which the caller may still give a done. */
+static int recs_flush(struct groups *gs, int32_t partition, struct recs *r, bool in_rewrite,
+                      struct store **last, uint64_t *bytes)
 {
     if (r->count == 0) {
         return 0;
@@ -951,37 +1046,47 @@ static int rewrite_flush(struct groups *gs, int32_t partition, struct recs *r, s
     struct store *s = store_new(gs, partition);
     int err = s == NULL ? -ENOMEM : recs_encode(r, &s->batch);
     if (err == 0) {
-        s->in_rewrite = true;
+        s->in_rewrite = in_rewrite;
         err = store_submit(gs, s);
     }
     if (err != 0) {
         store_free(s);
         return err;
     }
-    *live += s->batch.len;
+    *bytes += s->batch.len;
     *last = s;
     buf_reset(&r->bytes);
     r->count = 0;
     return 0;
 }
 
-/* Puts record k of a group (-1: its metadata) into r, flushing r first when
- * it is full. */
-static int rewrite_put(struct groups *gs, int32_t partition, struct recs *r, const struct group *g,
-                       int32_t k, struct store **last, uint64_t *live)
+/* Record k of a group: -1 its stored metadata, -2 its metadata tombstone,
+ * else offset k (or its tombstone). */
+static int recs_put_one(struct recs *r, const struct group *g, int32_t k, bool tombstone)
 {
-    for (int attempt = 0;; attempt++) {
-        size_t mark = r->bytes.len;
-        int rc = k < 0 ? recs_group(r, g, false) : recs_offset(r, g->id, &g->offsets[k]);
-        if (rc != -EMSGSIZE || attempt > 0 || r->count == 0) {
-            return rc;
-        }
-        r->bytes.len = mark; /* full: send what fits, then this record again */
-        rc = rewrite_flush(gs, partition, r, last, live);
-        if (rc != 0) {
-            return rc;
-        }
+    if (k == -1) {
+        return recs_group_stored(r, g);
     }
+    if (k == -2) {
+        return recs_group(r, g, true);
+    }
+    const struct offset *o = &g->offsets[k];
+    return tombstone ? recs_offset_tombstone(r, g->id, o->topic, o->partition)
+                     : recs_offset(r, g->id, o);
+}
+
+/* Puts one record into r, first appending what r holds when it is full
+ * (then *last is that batch's store, still without a done). */
+static int recs_put(struct groups *gs, int32_t partition, struct recs *r, const struct group *g,
+                    int32_t k, bool tombstone, bool in_rewrite, struct store **last,
+                    uint64_t *bytes)
+{
+    int rc = recs_put_one(r, g, k, tombstone);
+    if (rc != -EMSGSIZE || r->count == 0) {
+        return rc; /* done, or a record larger than any batch */
+    }
+    rc = recs_flush(gs, partition, r, in_rewrite, last, bytes);
+    return rc != 0 ? rc : recs_put_one(r, g, k, tombstone);
 }
 
 /* Appends every live record of a partition again, then (once durable)
@@ -991,7 +1096,7 @@ static void rewrite(struct groups *gs, int32_t partition)
     struct opart *op = &gs->parts[partition];
     int64_t from = log_end_offset(op->log);
     struct recs r;
-    recs_init(&r, gs->config.batch_bytes_max - 4096);
+    recs_init(&r, gs->config.batch_bytes_max);
     struct store *last = NULL;
     uint64_t live = 0;
     int err = 0;
@@ -1000,12 +1105,11 @@ static void rewrite(struct groups *gs, int32_t partition)
         if (g == NULL || g->partition != partition) {
             continue;
         }
-        bool has_group = g->generation > 0 || g->member_count > 0;
-        for (int32_t k = has_group ? -1 : 0; err == 0 && k < g->offset_count; k++) {
-            err = rewrite_put(gs, partition, &r, g, k, &last, &live);
+        for (int32_t k = g->stored != NULL ? -1 : 0; err == 0 && k < g->offset_count; k++) {
+            err = recs_put(gs, partition, &r, g, k, false, true, &last, &live);
         }
     }
-    err = err != 0 ? err : rewrite_flush(gs, partition, &r, &last, &live);
+    err = err != 0 ? err : recs_flush(gs, partition, &r, true, &last, &live);
     recs_deinit(&r);
     op->since_rewrite = 0;
     op->live_bytes = live;
@@ -1028,7 +1132,8 @@ static void maybe_rewrite(struct groups *gs, int32_t partition)
 {
     struct opart *op = &gs->parts[partition];
     uint64_t threshold = SL_MAX(gs->config.rewrite_bytes_min, 4 * op->live_bytes);
-    if (op->inflight == 0 && !op->rewriting && op->since_rewrite > threshold && !gs->replaying) {
+    if (op->inflight == 0 && !op->rewriting && op->since_rewrite > threshold && !gs->replaying &&
+        !gs->stopping && !gs->closing) {
         rewrite(gs, partition);
     }
 }
@@ -1038,10 +1143,18 @@ static int store_group(struct groups *gs, struct group *g, bool tombstone,
                        void (*done)(struct store *s, int status), void *opaque)
 {
     struct recs r;
-    recs_init(&r, gs->config.batch_bytes_max - 4096);
+    recs_init(&r, gs->config.batch_bytes_max);
     struct store *s = store_new(gs, g->partition);
     int err = s == NULL ? -ENOMEM : recs_group(&r, g, tombstone);
     err = err != 0 ? err : recs_encode(&r, &s->batch);
+    if (err == 0) {
+        /* What the log will hold for the group once this is durable. */
+        uint32_t ke = r.ends[1], ve = r.ends[2];
+        s->group = dup_str(g->id);
+        s->value = tombstone ? NULL : dup_bytes(r.bytes.data + ke, (int32_t)(ve - ke));
+        s->value_len = tombstone ? 0 : ve - ke;
+        err = s->group == NULL || (!tombstone && s->value == NULL) ? -ENOMEM : 0;
+    }
     recs_deinit(&r);
     if (err == 0) {
         s->done = done;
@@ -1064,7 +1177,7 @@ static bool group_needs_tick(const struct group *g)
 
 static void tick_arm(struct groups *gs)
 {
-    if (!ev_is_active(&gs->tick)) {
+    if (!ev_is_active(&gs->tick) && !gs->closing) {
         ev_timer_again(gs->loop, &gs->tick);
     }
 }
@@ -1160,10 +1273,14 @@ static void group_set_state(struct group *g, enum group_state state)
 
 static void group_prepare_rebalance(struct groups *gs, struct group *g, const char *why)
 {
-    /* Members waiting for an assignment learn they must join again. */
+    /* Members waiting for an assignment learn they must join again. A
+     * leader's assignment still being stored belongs to the generation
+     * that ends here: sync_stored ignores it, and the next leader's sync
+     * must not wait for it. */
     for (int32_t i = 0; i < g->member_count; i++) {
         sync_reply(g->members[i], KAFKA_ERR_REBALANCE_IN_PROGRESS, g);
     }
+    g->sync_storing = false;
     int64_t now = now_ms();
     int32_t timeout = 0;
     for (int32_t i = 0; i < g->member_count; i++) {
@@ -1250,6 +1367,41 @@ static const char *select_protocol(const struct group *g)
     return best;
 }
 
+/* The members as the leader's join answer lists them; NULL on ENOMEM. */
+static struct join_member *join_members(const struct group *g)
+{
+    struct join_member *list = calloc((size_t)g->member_count, sizeof(*list));
+    for (int32_t i = 0; list != NULL && i < g->member_count; i++) {
+        const struct member *m = g->members[i];
+        const struct protocol *p = member_protocol(m, g->protocol);
+        /* Every member supports the selected protocol (joins refuse others);
+         * only a failed allocation of its name leaves none. */
+        list[i] = (struct join_member){m->id, m->instance_id, p != NULL ? p->meta : NULL,
+                                       p != NULL ? p->len : 0};
+    }
+    return list;
+}
+
+/* Answers a member's parked join with the current generation; the leader's
+ * answer carries list (made by join_members). Callbacks only encode: they
+ * free nothing of the group. */
+static void join_reply_current(const struct group *g, struct member *m,
+                               const struct join_member *list)
+{
+    bool leader = strcmp(m->id, g->leader) == 0;
+    struct join_result res = {
+        .error = list != NULL || !leader ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_SERVER_ERROR,
+        .generation = g->generation,
+        .protocol_type = g->protocol_type,
+        .protocol = g->protocol,
+        .leader = g->leader,
+        .member_id = m->id,
+        .members = leader ? list : NULL,
+        .member_count = leader && list != NULL ? g->member_count : 0,
+    };
+    join_reply(m, &res);
+}
+
 static void complete_join(struct groups *gs, struct group *g)
 {
     /* Who did not join again in time is out. */
@@ -1282,31 +1434,14 @@ static void complete_join(struct groups *gs, struct group *g)
     group_set_state(g, COMPLETING);
     LOG_INFO("groups", "rebalance done group=%s generation=%d members=%d protocol=%s leader=%s",
              g->id, g->generation, g->member_count, g->protocol ? g->protocol : "-", g->leader);
-    struct join_member *list = calloc((size_t)g->member_count, sizeof(*list));
-    for (int32_t i = 0; list != NULL && i < g->member_count; i++) {
-        const struct member *m = g->members[i];
-        const struct protocol *p = member_protocol(m, g->protocol);
-        list[i] = (struct join_member){m->id, m->instance_id, p->meta, p->len};
-    }
-    /* Replies may free nothing of the group: callbacks only encode. */
+    struct join_member *list = join_members(g);
     for (int32_t i = 0; i < g->member_count; i++) {
         struct member *m = g->members[i];
         free(m->assignment);
         m->assignment = NULL;
         m->assignment_len = 0;
         m->deadline_ms = now_ms() + m->session_timeout_ms;
-        bool leader = strcmp(m->id, g->leader) == 0;
-        struct join_result res = {
-            .error = list != NULL || !leader ? KAFKA_ERR_NONE : KAFKA_ERR_UNKNOWN_SERVER_ERROR,
-            .generation = g->generation,
-            .protocol_type = g->protocol_type,
-            .protocol = g->protocol,
-            .leader = g->leader,
-            .member_id = m->id,
-            .members = leader ? list : NULL,
-            .member_count = leader && list != NULL ? g->member_count : 0,
-        };
-        join_reply(m, &res);
+        join_reply_current(g, m, list);
     }
     free(list);
 }
@@ -1431,7 +1566,8 @@ static bool same_protocols(const struct member *m, const struct join_args *a)
     }
     for (int32_t i = 0; i < a->protocol_count; i++) {
         const struct protocol *p = &m->protocols[i];
-        if (!kstr_is(a->protocols[i].name, p->name) || a->protocols[i].metadata.len != p->len ||
+        int32_t len = SL_MAX(a->protocols[i].metadata.len, 0); /* null is stored empty */
+        if (!kstr_is(a->protocols[i].name, p->name) || len != p->len ||
             (p->len > 0 && memcmp(a->protocols[i].metadata.ptr, p->meta, (size_t)p->len) != 0)) {
             return false;
         }
@@ -1478,7 +1614,7 @@ static struct member *member_add(struct groups *gs, struct group *g, const struc
     m->id = id;
     m->instance_id = dup_kstr(a->instance_id);
     m->client_id = dup_kstr(a->client_id.len >= 0 ? a->client_id : (struct kstr){"", 0});
-    m->client_host = dup_kstr(a->client_host);
+    m->client_host = dup_kstr(a->client_host.len >= 0 ? a->client_host : (struct kstr){"", 0});
     if (m->client_id == NULL || m->client_host == NULL ||
         (a->instance_id.len >= 0 && m->instance_id == NULL) || member_set_protocols(m, a) != 0) {
         member_free(m);
@@ -1629,12 +1765,20 @@ static void join_known_member(struct groups *gs, struct group *g, const struct j
             pending = i;
         }
     }
+    if (a->instance_id.len >= 0) {
+        /* Kafka's order: an instance id held under another member id is an
+         * older incarnation (fenced); an unknown one must join anew. */
+        const struct member *holder = member_by_instance(g, a->instance_id);
+        int16_t err = holder == NULL                       ? KAFKA_ERR_UNKNOWN_MEMBER_ID
+                      : !kstr_is(a->member_id, holder->id) ? KAFKA_ERR_FENCED_INSTANCE_ID
+                                                           : KAFKA_ERR_NONE;
+        if (err != KAFKA_ERR_NONE) {
+            join_error(cb, opaque, err, "");
+            return;
+        }
+    }
     if (m == NULL && pending < 0) {
         join_error(cb, opaque, KAFKA_ERR_UNKNOWN_MEMBER_ID, "");
-        return;
-    }
-    if (m != NULL && a->instance_id.len >= 0 && !kstr_is(a->instance_id, m->instance_id)) {
-        join_error(cb, opaque, KAFKA_ERR_FENCED_INSTANCE_ID, "");
         return;
     }
     if (m == NULL) {
@@ -1659,15 +1803,13 @@ static void join_known_member(struct groups *gs, struct group *g, const struct j
     }
     member_update(m, a, cb, opaque);
     bool leader = g->leader != NULL && strcmp(g->leader, m->id) == 0;
-    if (g->state == STABLE && !changed && !leader) {
-        /* A follower joining again with nothing new: the current generation. */
-        struct join_result res = {.error = KAFKA_ERR_NONE,
-                                  .generation = g->generation,
-                                  .protocol_type = g->protocol_type,
-                                  .protocol = g->protocol,
-                                  .leader = g->leader,
-                                  .member_id = m->id};
-        join_reply(m, &res);
+    if ((g->state == STABLE && !changed && !leader) || (g->state == COMPLETING && !changed)) {
+        /* Joining again with nothing new, as a client that lost its answer
+         * does: the current generation, without a rebalance (Kafka's rule;
+         * a Stable group's leader joining again does rebalance). */
+        struct join_member *list = leader ? join_members(g) : NULL;
+        join_reply_current(g, m, list);
+        free(list);
         return;
     }
     if (g->state != PREPARING) {
@@ -1923,26 +2065,39 @@ static void commit_stored(struct store *s, int status)
     struct commit_op *op = s->opaque;
     struct groups *gs = op->gs;
     const struct commit_args *a = op->args;
-    struct group *g = group_find(gs, (struct kstr){op->group, (int32_t)strlen(op->group)});
+    struct kstr id = {op->group, (int32_t)strlen(op->group)};
+    struct group *g = group_find(gs, id);
+    if (g != NULL && g->commits_inflight > 0) {
+        g->commits_inflight--;
+    }
+    if (status == 0 && g == NULL) {
+        /* Deleted or expired while the commit was in flight: the log holds
+         * the commit after their tombstones, so the group is back with it,
+         * as a replay would make it. */
+        g = group_get(gs, id, true);
+    }
     int16_t result = KAFKA_ERR_NONE;
     if (status != 0) {
         result = status == -EMSGSIZE ? KAFKA_ERR_INVALID_COMMIT_OFFSET_SIZE
                                      : KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
         LOG_WARN("groups", "commit not stored group=%s err=%s", op->group, strerror(-status));
+    } else if (g == NULL) {
+        result = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE; /* durable, but not in memory until restart */
     }
     for (int32_t i = 0; i < a->partition_count; i++) {
         struct commit_partition *p = &a->partitions[i];
         if (p->error != KAFKA_ERR_NONE) {
             continue;
         }
-        if (status == 0 && g != NULL &&
+        p->error = result;
+        /* On failure here the offset is durable, but in memory only after a restart. */
+        if (result == KAFKA_ERR_NONE &&
             offset_set(gs, g, p->topic, p->partition, p->offset, p->leader_epoch, p->metadata,
                        op->commit_ms) != 0) {
-            result = KAFKA_ERR_UNKNOWN_SERVER_ERROR; /* durable, but not in memory until restart */
+            p->error = KAFKA_ERR_UNKNOWN_SERVER_ERROR;
         }
-        p->error = status == 0 && g != NULL ? KAFKA_ERR_NONE : result;
     }
-    op->cb(op->opaque, KAFKA_ERR_NONE);
+    op->cb(op->opaque, result);
     free(op->group);
     free(op);
 }
@@ -1968,7 +2123,11 @@ static int16_t commit_check(struct groups *gs, const struct commit_args *a, stru
     if (err != KAFKA_ERR_NONE) {
         return err;
     }
-    if (g->state == PREPARING || g->state == COMPLETING) {
+    if (g->state == COMPLETING) {
+        /* Kafka's rule: the member has its new generation but not yet its
+         * assignment. While PreparingRebalance the current generation may
+         * still commit: that is what a consumer does as it gives up its
+         * partitions before joining again. */
         return KAFKA_ERR_REBALANCE_IN_PROGRESS;
     }
     m->deadline_ms = now_ms() + m->session_timeout_ms; /* a commit shows it is alive */
@@ -1982,7 +2141,7 @@ void groups_commit(struct groups *gs, const struct commit_args *a, groups_commit
     struct group *g = NULL;
     int16_t err = commit_check(gs, a, &g);
     struct recs r;
-    recs_init(&r, gs->config.batch_bytes_max - 4096);
+    recs_init(&r, gs->config.batch_bytes_max);
     int64_t commit_ms = time_wall_ms();
     int64_t new_keys = 0;
     for (int32_t i = 0; err == KAFKA_ERR_NONE && i < a->partition_count; i++) {
@@ -1994,6 +2153,10 @@ void groups_commit(struct groups *gs, const struct commit_args *a, groups_commit
             p->error = KAFKA_ERR_OFFSET_METADATA_TOO_LARGE;
             continue;
         }
+        if (p->topic.len <= 0 || p->topic.len > TOPIC_NAME_MAX) {
+            p->error = KAFKA_ERR_INVALID_TOPIC_EXCEPTION; /* the record's key could not hold it */
+            continue;
+        }
         int32_t slot;
         if (offset_index_find(g, p->topic, p->partition, &slot) < 0 &&
             gs->offsets_total + ++new_keys > gs->config.offsets_max) {
@@ -2002,21 +2165,18 @@ void groups_commit(struct groups *gs, const struct commit_args *a, groups_commit
             p->error = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
             continue;
         }
-        char topic[NAME_MAX_BYTES + 1];
-        char md[1];
-        snprintf(topic, sizeof(topic), "%.*s", p->topic.len, p->topic.ptr);
+        /* Topic and metadata as C strings, for the record's str16 fields. */
+        char *topic = dup_kstr(p->topic);
+        char *metadata = dup_kstr(p->metadata.len >= 0 ? p->metadata : (struct kstr){"", 0});
         struct offset o = {.topic = topic,
                            .partition = p->partition,
                            .offset = p->offset,
                            .leader_epoch = p->leader_epoch,
-                           .metadata = md,
+                           .metadata = metadata,
                            .commit_ms = commit_ms};
-        md[0] = '\0';
-        /* The metadata goes in as given: recs_offset copies it through put_str16. */
-        char *mdcopy = p->metadata.len > 0 ? dup_kstr(p->metadata) : NULL;
-        o.metadata = mdcopy != NULL ? mdcopy : md;
-        int rc = recs_offset(&r, g->id, &o);
-        free(mdcopy);
+        int rc = topic == NULL || metadata == NULL ? -ENOMEM : recs_offset(&r, g->id, &o);
+        free(topic);
+        free(metadata);
         if (rc != 0) {
             err = rc == -EMSGSIZE ? KAFKA_ERR_INVALID_COMMIT_OFFSET_SIZE
                                   : KAFKA_ERR_UNKNOWN_SERVER_ERROR;
@@ -2034,6 +2194,7 @@ void groups_commit(struct groups *gs, const struct commit_args *a, groups_commit
             s->done = commit_stored;
             s->opaque = op;
             rc = store_submit(gs, s);
+            g->commits_inflight += rc == 0;
         }
         if (rc != 0) {
             err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
@@ -2131,59 +2292,121 @@ bool groups_describe(const struct groups *gs, struct kstr group, struct group_vi
     return true;
 }
 
-struct delete_op {
+/* A deletion or an expiry: tombstones for offsets of a group, and for its
+ * metadata when whole, in as many batches as they take. */
+struct tomb_op {
     struct groups *gs;
     char *group;
-    groups_delete_cb *cb;
+    bool whole;
+    int64_t older_than_ms; /* when not whole: offsets committed before this go */
+    int status;            /* the first failure among its batches */
+    groups_delete_cb *cb;  /* a deletion's caller; NULL for an expiry */
     void *opaque;
 };
 
-/* Tombstones for every offset of a group (and its metadata when whole). */
-static int group_tombstones(struct groups *gs, struct group *g, bool whole, int64_t older_than_ms,
-                            void (*done)(struct store *s, int status), void *opaque)
+static void tomb_op_free(struct tomb_op *op)
+{
+    if (op != NULL) {
+        free(op->group);
+        free(op);
+    }
+}
+
+static bool tomb_selects(const struct tomb_op *op, const struct offset *o)
+{
+    return op->whole || o->commit_ms < op->older_than_ms;
+}
+
+/* A batch of tombstones before the last: only its failure matters. */
+static void tomb_batch_done(struct store *s, int status)
+{
+    struct tomb_op *op = s->opaque;
+    if (status != 0 && op->status == 0) {
+        op->status = status;
+    }
+}
+
+/* Removes from memory what the durable tombstones removed from the log.
+ * No commit of the group was in flight when they were written (an expiry
+ * waits for none; a deletion's group tombstone drops every earlier offset on
+ * replay too), so the offsets they select now are the ones they named; a
+ * commit appended after them is applied after this. Returns how many went. */
+static int32_t tomb_apply(struct groups *gs, const struct tomb_op *op, struct group *g)
+{
+    int32_t before = g->offset_count;
+    for (int32_t k = g->offset_count; k-- > 0;) {
+        const struct offset *o = &g->offsets[k];
+        if (tomb_selects(op, o)) {
+            offset_remove(gs, g, (struct kstr){o->topic, (int32_t)strlen(o->topic)}, o->partition);
+        }
+    }
+    int32_t removed = before - g->offset_count;
+    if (op->whole) {
+        /* The log holds no metadata of the group any more, even if members
+         * joined meanwhile: their generation is stored at their sync. */
+        free(g->stored);
+        g->stored = NULL;
+        g->stored_len = 0;
+        if (g->member_count == 0) {
+            group_drop(gs, g);
+        }
+    }
+    return removed;
+}
+
+/* Appends the tombstones op selects of group g; the last batch calls done.
+ * -ENOENT when there is nothing to write; on another error, done is still
+ * called (with the failure) if some batch went out. */
+static int group_tombstones(struct groups *gs, struct group *g, struct tomb_op *op,
+                            void (*done)(struct store *s, int status))
 {
     struct recs r;
-    recs_init(&r, gs->config.batch_bytes_max - 4096);
+    recs_init(&r, gs->config.batch_bytes_max);
+    struct store *last = NULL;
+    uint64_t bytes = 0;
     int err = 0;
-    for (int32_t k = 0; err == 0 && k < g->offset_count; k++) {
-        if (whole || g->offsets[k].commit_ms < older_than_ms) {
-            err = recs_offset_tombstone(&r, g->id, g->offsets[k].topic, g->offsets[k].partition);
+    /* The group's own tombstone last: a partial failure then leaves it alone. */
+    for (int32_t i = 0; err == 0 && i <= g->offset_count; i++) {
+        int32_t k = i < g->offset_count ? i : -2;
+        if (k == -2 ? !op->whole : !tomb_selects(op, &g->offsets[k])) {
+            continue;
+        }
+        struct store *prev = last;
+        err = recs_put(gs, g->partition, &r, g, k, true, false, &last, &bytes);
+        if (last != prev) {
+            last->done = tomb_batch_done;
+            last->opaque = op;
         }
     }
-    if (err == 0 && whole) {
-        err = recs_group(&r, g, true);
-    }
-    struct store *s = NULL;
-    if (err == 0 && r.count > 0) {
-        s = store_new(gs, g->partition);
-        err = s == NULL ? -ENOMEM : recs_encode(&r, &s->batch);
-        if (err == 0) {
-            s->done = done;
-            s->opaque = opaque;
-            err = store_submit(gs, s);
-        }
-        if (err != 0) {
-            store_free(s);
-        }
-    }
+    err = err != 0 ? err : recs_flush(gs, g->partition, &r, false, &last, &bytes);
     recs_deinit(&r);
-    return err != 0 ? err : (r.count == 0 ? -ENOENT : 0);
+    if (last == NULL) {
+        return err != 0 ? err : -ENOENT;
+    }
+    if (err != 0) {
+        op->status = err; /* stopped after some batches went out: the last of them reports */
+    }
+    last->done = done;
+    last->opaque = op;
+    return 0;
 }
 
 static void delete_stored(struct store *s, int status)
 {
-    struct delete_op *op = s->opaque;
-    struct group *g = group_find(op->gs, (struct kstr){op->group, (int32_t)strlen(op->group)});
+    struct tomb_op *op = s->opaque;
+    struct groups *gs = op->gs;
+    status = status != 0 ? status : op->status;
+    struct group *g = group_find(gs, (struct kstr){op->group, (int32_t)strlen(op->group)});
     int16_t err = KAFKA_ERR_NONE;
     if (status != 0) {
+        LOG_WARN("groups", "group not deleted group=%s err=%s", op->group, strerror(-status));
         err = KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
-    } else if (g != NULL && g->member_count == 0) {
-        LOG_INFO("groups", "group deleted group=%s offsets=%d", g->id, g->offset_count);
-        group_drop(op->gs, g);
+    } else if (g != NULL) {
+        int32_t removed = tomb_apply(gs, op, g);
+        LOG_INFO("groups", "group deleted group=%s offsets=%d", op->group, removed);
     }
     op->cb(op->opaque, err);
-    free(op->group);
-    free(op);
+    tomb_op_free(op);
 }
 
 void groups_delete(struct groups *gs, struct kstr group, groups_delete_cb *cb, void *opaque)
@@ -2201,57 +2424,41 @@ void groups_delete(struct groups *gs, struct kstr group, groups_delete_cb *cb, v
         cb(opaque, KAFKA_ERR_NON_EMPTY_GROUP);
         return;
     }
-    struct delete_op *op = calloc(1, sizeof(*op));
+    struct tomb_op *op = calloc(1, sizeof(*op));
     int err = op == NULL || (op->group = dup_str(g->id)) == NULL ? -ENOMEM : 0;
     if (err == 0) {
         op->gs = gs;
+        op->whole = true;
         op->cb = cb;
         op->opaque = opaque;
-        err = group_tombstones(gs, g, true, 0, delete_stored, op);
+        err = group_tombstones(gs, g, op, delete_stored);
     }
     if (err != 0) {
-        if (op != NULL) {
-            free(op->group);
-        }
-        free(op);
+        tomb_op_free(op);
         cb(opaque, KAFKA_ERR_COORDINATOR_NOT_AVAILABLE);
     }
 }
 
 /* ------------------------------------------------------------ expiry */
 
-struct expire_op {
-    struct groups *gs;
-    char *group;
-    int64_t older_than_ms;
-    bool whole;
-};
-
 static void expire_stored(struct store *s, int status)
 {
-    struct expire_op *op = s->opaque;
+    struct tomb_op *op = s->opaque;
+    status = status != 0 ? status : op->status;
     struct group *g = group_find(op->gs, (struct kstr){op->group, (int32_t)strlen(op->group)});
-    if (status == 0 && g != NULL && g->member_count == 0) {
-        int32_t before = g->offset_count;
-        for (int32_t k = g->offset_count; k-- > 0;) {
-            if (op->whole || g->offsets[k].commit_ms < op->older_than_ms) {
-                struct offset *o = &g->offsets[k];
-                offset_remove(op->gs, g, (struct kstr){o->topic, (int32_t)strlen(o->topic)},
-                              o->partition);
-            }
-        }
-        LOG_INFO("groups", "offsets expired group=%s removed=%d", g->id, before - g->offset_count);
-        if (g->offset_count == 0 && g->state == EMPTY) {
-            group_drop(op->gs, g);
-        }
+    if (status == 0 && g != NULL) {
+        int32_t removed = tomb_apply(op->gs, op, g);
+        LOG_INFO("groups", "offsets expired group=%s removed=%d whole=%d", op->group, removed,
+                 op->whole);
     }
-    free(op->group);
-    free(op);
+    tomb_op_free(op);
 }
 
 /* Offsets of groups without members expire offsets.retention.minutes after
  * they were committed, counted from when the group became empty at the
- * earliest (Kafka's rule since KIP-211). */
+ * earliest (Kafka's rule since KIP-211). A group with a commit in flight
+ * waits for the next round: its tombstones could overtake that commit in
+ * memory but not in the log. */
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -2260,14 +2467,14 @@ static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
     int64_t now = time_wall_ms();
     for (int32_t t = 0; t < gs->table_size; t++) {
         struct group *g = gs->table[t];
-        if (g == NULL || g->state != EMPTY || g->member_count > 0 ||
+        if (g == NULL || g->state != EMPTY || g->member_count > 0 || g->commits_inflight > 0 ||
             now - g->empty_since_ms < gs->config.offsets_retention_ms) {
             continue;
         }
         int64_t older_than = now - gs->config.offsets_retention_ms;
-        struct expire_op *op = calloc(1, sizeof(*op));
+        struct tomb_op *op = calloc(1, sizeof(*op));
         if (op == NULL || (op->group = dup_str(g->id)) == NULL) {
-            free(op);
+            tomb_op_free(op);
             return;
         }
         op->gs = gs;
@@ -2277,10 +2484,8 @@ static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
             all_old = all_old && g->offsets[k].commit_ms < older_than;
         }
         op->whole = all_old;
-        int err = group_tombstones(gs, g, all_old, older_than, expire_stored, op);
-        if (err != 0) {
-            free(op->group);
-            free(op);
+        if (group_tombstones(gs, g, op, expire_stored) != 0) {
+            tomb_op_free(op);
         }
     }
 }
@@ -2290,6 +2495,12 @@ static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
 struct groups *groups_new(struct ev_loop *loop, const struct groups_config *config,
                           struct log *const *logs, int *err)
 {
+    /* A batch must hold at least a group record with a member or two. */
+    if (config->partitions <= 0 || config->batch_bytes_max < 4096 || config->max_size <= 0 ||
+        config->groups_max <= 0 || config->retention_check_interval_ms <= 0) {
+        *err = -EINVAL;
+        return NULL;
+    }
     struct groups *gs = calloc(1, sizeof(*gs));
     if (gs == NULL) {
         *err = -ENOMEM;
@@ -2320,7 +2531,11 @@ struct groups *groups_new(struct ev_loop *loop, const struct groups_config *conf
             groups_free(gs);
             return NULL;
         }
-        gs->parts[p].live_bytes = log_size_bytes(logs[p]);
+        /* How much of it is live is known only at the first rewrite: until
+         * then count all of it as appended since, so that a partition that
+         * grew before a restart is compacted soon after it, not after four
+         * times its size more. */
+        gs->parts[p].since_rewrite = log_size_bytes(logs[p]);
     }
     gs->replaying = false;
     bool members = false;
@@ -2339,6 +2554,9 @@ struct groups *groups_new(struct ev_loop *loop, const struct groups_config *conf
 
 void groups_release(struct groups *gs)
 {
+    if (gs != NULL) {
+        gs->stopping = true;
+    }
     for (int32_t t = 0; gs != NULL && t < gs->table_size; t++) {
         struct group *g = gs->table[t];
         for (int32_t i = 0; g != NULL && i < g->member_count; i++) {
@@ -2358,8 +2576,21 @@ void groups_free(struct groups *gs)
     if (gs == NULL) {
         return;
     }
+    /* Appends in flight call back into the coordinator: wait for them (the
+     * logs answer every append, closed or not), starting no rewrite. */
+    gs->closing = true;
     ev_timer_stop(gs->loop, &gs->tick);
     ev_timer_stop(gs->loop, &gs->expiry);
+    for (bool busy = gs->parts != NULL; busy;) {
+        busy = false;
+        for (int32_t p = 0; p < gs->config.partitions; p++) {
+            busy = busy || gs->parts[p].inflight > 0;
+        }
+        if (busy) {
+            ev_run(gs->loop, EVRUN_ONCE);
+        }
+    }
+    SL_ASSERT(!ev_is_active(&gs->tick)); /* tick_arm does nothing while closing */
     for (int32_t t = 0; gs->table != NULL && t < gs->table_size; t++) {
         if (gs->table[t] != NULL) {
             group_free(gs->table[t]);

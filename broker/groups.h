@@ -48,8 +48,13 @@ struct groups;
  * reads end: call at start-up. NULL with *err on failure. */
 struct groups *groups_new(struct ev_loop *loop, const struct groups_config *config,
                           struct log *const *logs, int *err);
-/* Answers every parked join and sync with NOT_COORDINATOR (shutdown). */
+/* Answers every parked join and sync with NOT_COORDINATOR, and starts no
+ * more compaction rewrite (shutdown: the logs close next). */
 void groups_release(struct groups *gs);
+/* Runs the loop until the coordinator's appends in flight are answered
+ * (their callbacks, commits' included, fire here), then frees it; a parked
+ * join or sync is dropped without a call (groups_release answers them).
+ * The logs may be closed before or after. */
 void groups_free(struct groups *gs);
 /* Which partition of the topic holds a group. */
 int32_t groups_partition_of(const struct groups *gs, const char *group, size_t len);
