@@ -41,6 +41,9 @@ struct produce_part {
     size_t len;
     int64_t deadline_ms; /* parked: answered REQUEST_TIMED_OUT past this (monotonic) */
     struct produce_part *next_parked;
+    bool checked; /* batch_validate ran: valid says how, hdr is the header */
+    bool valid;
+    struct batch_header hdr;
     /* An idempotent batch: its producer, to find its window entry again. */
     bool idempotent;
     int16_t epoch;
@@ -246,9 +249,9 @@ enum dedup_outcome {
 };
 
 /*
- * The msg-id window of a dedup topic (msgids.h). The batch is checked whole
- * first: a rebuilt batch gets a fresh CRC, which must never bless bytes that
- * arrived damaged. A batch of duplicates only is answered with the first
+ * The msg-id window of a dedup topic (msgids.h), for a batch that passed the
+ * full check (a rebuilt batch gets a fresh CRC, which must never bless bytes
+ * that arrived damaged). A batch of duplicates only is answered with the first
  * record's original offset, once everything appended before it is durable
  * (its originals may still be in flight); an idempotent producer's is stored
  * empty instead, so that its sequence range reaches the log.
@@ -259,10 +262,6 @@ static enum dedup_outcome dedup_check(struct produce_part *part, const struct to
 {
     struct partition *partition = part->partition;
     struct kmsg_produce_response_partition_produce_response *out = part->out;
-    if (batch_validate(batch, len, BATCH_CHECK_FULL, topic->config.log.max_message_bytes, NULL,
-                       NULL) != 0) {
-        return DEDUP_AS_SENT; /* log_append refuses it, with its reason */
-    }
     int err =
         msgids_filter(partition->msgids, batch, len, time_wall_ms(), topic->config.dedup_window_ms,
                       MSGIDS_DECOMPRESSED_MAX, DEDUP_ZSTD_LEVEL, part->idempotent, filter);
@@ -516,18 +515,32 @@ static int try_append(struct produce_part *part)
     const uint8_t *p = part->batch;
     size_t left = part->len;
     const char *peer = conn_peer(part->pr->h->req->conn);
-    /* An idempotent batch's header decides its fate before it is appended:
-     * it is checked whole first (CRC included), so that a batch damaged in
-     * transit is refused by log_append with its reason, never taken for a
-     * duplicate of the one it was meant to be. */
-    struct batch_header hdr;
-    part->idempotent = false;
-    if (batch_header_decode(p, left, &hdr) == 0 && hdr.producer_id >= 0 &&
-        batch_validate(p, left, BATCH_CHECK_FRAMING, 0, &hdr, NULL) == 0 &&
-        !idempotence_check(part, &hdr, topic->name, peer)) {
+    fix_max_timestamp(part->pr->h, p, left);
+    /* Checked whole once (CRC included), before its header decides anything:
+     * a batch damaged in transit is refused by log_append with its reason,
+     * never taken for a duplicate of the one it was meant to be. A batch
+     * that waits for room is not checked again. */
+    if (!part->checked) {
+        part->valid = batch_validate(p, left, BATCH_CHECK_FULL, topic->config.log.max_message_bytes,
+                                     &part->hdr, NULL) == 0;
+        part->checked = true;
+    }
+    if (!part->valid) {
+        int err = log_append(log, p, left, partition->leader_epoch, appended, part, NULL);
+        SL_ASSERT(err != 0); /* log_append refuses what batch_validate refused */
+        if (err == -ENOBUFS) {
+            return -ENOBUFS; /* its turn comes: then it is refused with its reason */
+        }
+        out->error_code = (int16_t)kafka_error_from_errno(err);
+        LOG_INFO("broker", "produce refused topic=%s partition=%d error=%s peer=%s", topic->name,
+                 out->index, kafka_error_name(out->error_code), peer);
         return 0;
     }
-    fix_max_timestamp(part->pr->h, p, left);
+    const struct batch_header *hdr = &part->hdr;
+    part->idempotent = false;
+    if (hdr->producer_id >= 0 && !idempotence_check(part, hdr, topic->name, peer)) {
+        return 0;
+    }
     struct msgids_filter filter = {.first_original = -1};
     enum dedup_outcome outcome = DEDUP_OFF;
     if (partition->msgids != NULL && topic->config.dedup_window_ms > 0) {
@@ -538,10 +551,11 @@ static int try_append(struct produce_part *part)
         }
     }
     int64_t base = -1;
-    int err = outcome == DEDUP_REWRITTEN
-                  ? log_append_rewritten(log, filter.out.data, filter.out.len,
-                                         partition->leader_epoch, appended, part, &base)
-                  : log_append(log, p, left, partition->leader_epoch, appended, part, &base);
+    int err =
+        outcome == DEDUP_REWRITTEN
+            ? log_append_rewritten(log, filter.out.data, filter.out.len, partition->leader_epoch,
+                                   appended, part, &base)
+            : log_append_validated(log, p, left, partition->leader_epoch, appended, part, &base);
     if (err == -ENOBUFS) {
         msgids_filter_deinit(&filter);
         return -ENOBUFS;
@@ -567,7 +581,7 @@ static int try_append(struct produce_part *part)
     }
     msgids_filter_deinit(&filter);
     if (part->idempotent) {
-        record_producer_batch(part, &hdr, base);
+        record_producer_batch(part, hdr, base);
     }
     return 0;
 }

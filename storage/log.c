@@ -690,19 +690,27 @@ static void copy_in(struct log *log, struct segment *seg, const uint8_t *p, size
 
 static int append_checked(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                           log_append_cb *cb, void *opaque, int64_t *base_offset,
-                          enum batch_check check);
+                          enum batch_check check, bool validated);
 
 int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                log_append_cb *cb, void *opaque, int64_t *base_offset)
 {
-    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset, BATCH_CHECK_FULL);
+    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset, BATCH_CHECK_FULL,
+                          false);
+}
+
+int log_append_validated(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
+                         log_append_cb *cb, void *opaque, int64_t *base_offset)
+{
+    return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset, BATCH_CHECK_FULL,
+                          true);
 }
 
 int log_append_rewritten(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                          log_append_cb *cb, void *opaque, int64_t *base_offset)
 {
     return append_checked(log, batch, len, leader_epoch, cb, opaque, base_offset,
-                          BATCH_CHECK_FRAMING);
+                          BATCH_CHECK_FRAMING, false);
 }
 
 /* Whether len more bytes fit the shard's buffers and this log's write
@@ -722,7 +730,7 @@ static int room_for(struct log *log, struct segment *seg, size_t len)
 
 static int append_checked(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
                           log_append_cb *cb, void *opaque, int64_t *base_offset,
-                          enum batch_check check)
+                          enum batch_check check, bool validated)
 {
     if (log->error != 0) {
         return log->error;
@@ -738,7 +746,14 @@ static int append_checked(struct log *log, const uint8_t *batch, size_t len, int
     }
     struct batch_header h;
     const char *why = NULL;
-    int err = batch_validate(batch, len, check, log->config.max_message_bytes, &h, &why);
+    int err = 0;
+    if (validated) {
+        /* The caller checked these bytes in full against max.message.bytes. */
+        err = batch_header_decode(batch, len, &h);
+        SL_ASSERT(err == 0 && batch_total_bytes(&h) <= log->config.max_message_bytes);
+    } else {
+        err = batch_validate(batch, len, check, log->config.max_message_bytes, &h, &why);
+    }
     if (err == 0 && batch_total_bytes(&h) != len) {
         err = -EBADMSG;
         why = "bytes after the batch";

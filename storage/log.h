@@ -154,6 +154,14 @@ int log_append(struct log *log, const uint8_t *batch, size_t len, int32_t leader
                log_append_cb *cb, void *opaque, int64_t *base_offset);
 
 /*
+ * The same for a batch the caller has just checked with batch_validate
+ * (BATCH_CHECK_FULL, this log's max.message.bytes) and not changed since:
+ * the bytes are not checked again.
+ */
+int log_append_validated(struct log *log, const uint8_t *batch, size_t len, int32_t leader_epoch,
+                         log_append_cb *cb, void *opaque, int64_t *base_offset);
+
+/*
  * The same for a batch its caller rebuilt from one that passed log_append's
  * checks, with records left out and their offset deltas kept (as compaction
  * leaves a batch): only its framing (length, magic, CRC) is checked, since
