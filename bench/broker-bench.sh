@@ -3,12 +3,16 @@
 #
 # The broker benchmark: the same librdkafka driver (build/kafka-bench) against
 # a real sluiced and against librdkafka's in-memory mock broker, in one run,
-# back to back, then 10,000 idle connections against sluiced. Compared with
-# the targets of the broker's issue; writes bench/results/broker.md (a table
-# for people) and bench/results/broker.json.
+# back to back, then 10,000 idle connections against sluiced; and on sluiced
+# alone, pairs run back to back: an idempotent producer against a plain one,
+# and msg-ids to a topic with dedup.window.ms against msg-ids to one without.
+# Compared with the targets of the broker's issues; writes
+# bench/results/broker.md (a table for people) and bench/results/broker.json.
 #
-#   bench/broker-bench.sh BUILD_DIR           2 GiB per produce, 3 rounds (about two minutes)
-#   QUICK=1 bench/broker-bench.sh BUILD_DIR   256 MiB per produce, 1 round (well under 40 s)
+#   bench/broker-bench.sh BUILD_DIR           2 GiB per produce, 3 rounds of one pair each
+#                                             (about three minutes)
+#   QUICK=1 bench/broker-bench.sh BUILD_DIR   256 MiB per produce, 1 round of three pairs
+#                                             (under 30 s)
 #
 # sluiced runs with config/sluice.conf as it is (flush.policy=always,
 # storage.io=direct: acknowledged means fdatasync'ed) plus a listener on a
@@ -36,11 +40,17 @@ done
 have_fio=0
 command -v fio >/dev/null && have_fio=1
 
+# pairs: idempotence and dedup pairs per round, so that even the one round of
+# QUICK has a median of three; sluiced's figures move by a third from run to run.
 if [ "${QUICK:-0}" = 1 ]; then
-    produce_count=256k rounds=1 consume_prefill=96k consume_passes=4 fio_size=256m
+    produce_count=256k rounds=1 pairs=3 consume_prefill=96k consume_passes=4 fio_size=256m
 else
-    produce_count=2m rounds=3 consume_prefill=160k consume_passes=5 fio_size=1g
+    produce_count=2m rounds=3 pairs=1 consume_prefill=160k consume_passes=5 fio_size=1g
 fi
+# The topic setting of the dedup cases: a window far longer than a run, so
+# that every id of the run is looked up against the table (none is a
+# duplicate: kafka-bench's ids are unique across runs).
+dedup_window_ms=60000
 conns=10000
 # What the mock keeps of a partition: it drops its oldest batches past about
 # 5 MB (librdkafka's rdkafka_mock.c), so its consume reads 4 MiB many times over.
@@ -164,6 +174,41 @@ else
 fi
 
 common=(--size 1024 --acks all --linger-ms 5 --partitions 1 --create)
+# The "bounded" shape on sluiced: the disk is the only limit.
+bounded=(--brokers "$broker" "${common[@]}" --count "$produce_count"
+    --inflight-kbytes "$bounded_kbytes" --delete)
+
+# pair_cases N: the idempotence and dedup cases of pair N, on sluiced only.
+# Each comparison runs back to back, and which side goes first alternates
+# from pair to pair, so that neither always follows the other's deletion.
+# "idem_one" is the control: no idempotence, but one request in flight per
+# partition, which is all librdkafka's idempotent producer sends (it counts
+# messages in flight against its limit of 5 requests, rdkafka_broker.c;
+# librdkafka PR #4989): it tells the broker's cost from the client's.
+pair_cases() {
+    local n=$1 idem=(off on one) dedup=(on off) c
+    if [ $((n % 2)) = 0 ]; then
+        idem=(one on off) dedup=(off on)
+    fi
+    for c in "${idem[@]}"; do
+        case $c in
+        on) kb "idem_on_$n" produce --topic "idem-on-$n" "${bounded[@]}" \
+            -X enable.idempotence=true ;;
+        off) kb "idem_off_$n" produce --topic "idem-off-$n" "${bounded[@]}" \
+            -X enable.idempotence=false ;;
+        one) kb "idem_one_$n" produce --topic "idem-one-$n" "${bounded[@]}" \
+            -X enable.idempotence=false -X max.in.flight=1 ;;
+        esac
+    done
+    for c in "${dedup[@]}"; do
+        case $c in
+        on) kb "dedup_on_$n" produce --topic "dedup-on-$n" "${bounded[@]}" --msg-id \
+            --topic-config "dedup.window.ms=$dedup_window_ms" ;;
+        off) kb "dedup_off_$n" produce --topic "dedup-off-$n" "${bounded[@]}" --msg-id ;;
+        esac
+    done
+}
+
 fio_bytes=""
 for round in $(seq 1 "$rounds"); do
     # The disk's own figure, once per round, right before the sluiced cases.
@@ -177,6 +222,9 @@ for round in $(seq 1 "$rounds"); do
         "${common[@]}" --count "$produce_count" --inflight-kbytes "$bounded_kbytes" --delete
     kb "bounded_mock_$round" produce --mock --topic "bounded-$round" "${common[@]}" \
         --count "$produce_count" --inflight-kbytes "$bounded_kbytes"
+    for k in $(seq 1 "$pairs"); do
+        pair_cases $(((round - 1) * pairs + k))
+    done
 done
 
 # Consume: the topic is written right before it is read, small enough to stay
@@ -206,7 +254,11 @@ fi
 
 # ------------------------------------------------------------- the report
 FIO_BYTES=$fio_bytes FIO_SIZE=$fio_size QUICK=${QUICK:-0} ROUNDS=$rounds PRODUCE_COUNT=$produce_count CONNS=$conns FD_LIMIT=$fd_limit
-BOUNDED_KBYTES=$bounded_kbytes CLK_TCK=$(getconf CLK_TCK)
+BOUNDED_KBYTES=$bounded_kbytes CLK_TCK=$(getconf CLK_TCK) PAIRS=$pairs DEDUP_WINDOW_MS=$dedup_window_ms
+DEDUP_IDS_MAX=$(conf dedup.window.ids.max)
+# Dedup topics whose msg-id table filled up during their run (msgids.c logs it).
+DEDUP_EVICTING=$(sed -n 's/.*msg-id table full.* partition=\(dedup-on-[0-9]*-[0-9]*\) .*/\1/p' \
+    "$broker_log" | sort -u | wc -l)
 FLUSH_POLICY=$(conf log.flush.policy) STORAGE_IO=$(conf storage.io)
 STORAGE_RING=$(conf storage.ring) BUFFER_BYTES=$buffer_bytes
 MEMORY_BYTES=$(conf storage.memory.bytes) SEGMENT_BYTES=$(conf log.segment.bytes)
@@ -226,6 +278,7 @@ DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOADAVG="$load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 RESULTS=$results
 export FIO_BYTES FIO_SIZE QUICK ROUNDS PRODUCE_COUNT CONNS FD_LIMIT BOUNDED_KBYTES CLK_TCK FLUSH_POLICY STORAGE_IO \
+    PAIRS DEDUP_WINDOW_MS DEDUP_IDS_MAX DEDUP_EVICTING \
     STORAGE_RING BUFFER_BYTES MEMORY_BYTES SEGMENT_BYTES RING_USED NPROC KERNEL FSMOUNT DEVICE \
     CPU MEMORY COMMIT DIRTY DATE LOADAVG RESULTS
 
@@ -311,6 +364,70 @@ case(f"produce, the same with queue.buffering.max.kbytes={env['BOUNDED_KBYTES']}
      pb["sluiced_mb_s"] >= 600 and pb["ratio"] >= 0.5)
 cases[-1]["ratio"] = round(pb["ratio"], 3)
 
+npairs = rounds * int(env["PAIRS"])
+
+def sluiced_pair(a, b):
+    """Medians over the pairs of case a against case b, both on sluiced, run back to back."""
+    xa = [raw[f"{a}_{n}"] for n in range(1, npairs + 1)]
+    xb = [raw[f"{b}_{n}"] for n in range(1, npairs + 1)]
+    med = statistics.median
+    cpu_gb = lambda x, k: x[k] / (x["bytes"] / 1e9)
+    return {
+        "mb_s": med([x["mb_per_s"] for x in xa]),
+        "ref_mb_s": med([x["mb_per_s"] for x in xb]),
+        "ratio": med([p["mb_per_s"] / q["mb_per_s"] for p, q in zip(xa, xb)]),
+        "ratios": [round(p["mb_per_s"] / q["mb_per_s"], 2) for p, q in zip(xa, xb)],
+        "all": [round(x["mb_per_s"], 1) for x in xa],
+        "ref_all": [round(x["mb_per_s"], 1) for x in xb],
+        "p50_ms": med([x["lat_p50_ms"] for x in xa]),
+        "ref_p50_ms": med([x["lat_p50_ms"] for x in xb]),
+        "broker_cpu_s_per_gb": med([cpu_gb(x, "broker_cpu_s") for x in xa]),
+        "ref_broker_cpu_s_per_gb": med([cpu_gb(x, "broker_cpu_s") for x in xb]),
+        "broker_cpu_delta_s_per_gb": med([cpu_gb(p, "broker_cpu_s") - cpu_gb(q, "broker_cpu_s")
+                                          for p, q in zip(xa, xb)]),
+        "client_cpu_s_per_gb": med([cpu_gb(x, "client_cpu_s") for x in xa]),
+        "ref_client_cpu_s_per_gb": med([cpu_gb(x, "client_cpu_s") for x in xb]),
+        "refusals": sum(x["broker_refusals"] for x in xa + xb),
+        "pairs": npairs,
+        "bytes": xa[0]["bytes"],
+    }
+
+def pairs_note(p):
+    return f"{p['pairs']} pairs: {', '.join(f'{r:.2f}' for r in p['ratios'])}"
+
+bounded_shape = (f"{gib:g} GiB of 1 KiB messages, acks=all, linger.ms=5, 1 partition, "
+                 f"queue.buffering.max.kbytes={env['BOUNDED_KBYTES']}")
+pi = sluiced_pair("idem_on", "idem_off")
+case(f"idempotent producer: produce {bounded_shape}, enable.idempotence=true",
+     f"{pi['mb_s']:.1f} MB/s vs {pi['ref_mb_s']:.1f} MB/s (ack p50 {pi['p50_ms']:.0f} vs "
+     f"{pi['ref_p50_ms']:.0f} ms; broker CPU {pi['broker_cpu_s_per_gb']:.2f} vs "
+     f"{pi['ref_broker_cpu_s_per_gb']:.2f} s/GB, client CPU {pi['client_cpu_s_per_gb']:.2f} vs "
+     f"{pi['ref_client_cpu_s_per_gb']:.2f} s/GB; {pi['refusals']} refused; {pairs_note(pi)})",
+     pi["mb_s"], "MB/s", "the same with enable.idempotence=false, back to back", pi["ref_mb_s"],
+     ">= 0.95x off", pi["ratio"] >= 0.95)
+cases[-1]["ratio"] = round(pi["ratio"], 3)
+po = sluiced_pair("idem_on", "idem_one")
+case("idempotent producer against a plain one held to librdkafka's idempotent pipeline "
+     "(max.in.flight=1: librdkafka's idempotent producer keeps one Produce in flight per "
+     "partition)",
+     f"{po['mb_s']:.1f} MB/s vs {po['ref_mb_s']:.1f} MB/s (ack p50 {po['p50_ms']:.0f} vs "
+     f"{po['ref_p50_ms']:.0f} ms; broker CPU {po['broker_cpu_s_per_gb']:.2f} vs "
+     f"{po['ref_broker_cpu_s_per_gb']:.2f} s/GB, client CPU {po['client_cpu_s_per_gb']:.2f} vs "
+     f"{po['ref_client_cpu_s_per_gb']:.2f} s/GB; {pairs_note(po)})",
+     po["mb_s"], "MB/s", "enable.idempotence=false, max.in.flight=1, back to back", po["ref_mb_s"])
+cases[-1]["ratio"] = round(po["ratio"], 3)
+pm = sluiced_pair("dedup_on", "dedup_off")
+case(f"msg-id dedup: produce {bounded_shape}, each with a unique msg-id header, to a topic "
+     f"with dedup.window.ms={env['DEDUP_WINDOW_MS']}",
+     f"{pm['mb_s']:.1f} MB/s vs {pm['ref_mb_s']:.1f} MB/s (ack p50 {pm['p50_ms']:.0f} vs "
+     f"{pm['ref_p50_ms']:.0f} ms); cost: {pm['ratio']:.2f}x the throughput, broker CPU "
+     f"{pm['broker_cpu_s_per_gb']:.2f} vs {pm['ref_broker_cpu_s_per_gb']:.2f} s/GB "
+     f"({pm['broker_cpu_delta_s_per_gb']:+.2f} s/GB); msg-id table full (dedup.window.ids.max="
+     f"{env['DEDUP_IDS_MAX']}) in {env['DEDUP_EVICTING']} of {npairs} runs; {pairs_note(pm)}",
+     pm["mb_s"], "MB/s", "the same msg-ids to a topic without dedup.window.ms, back to back",
+     pm["ref_mb_s"], "cost printed")
+cases[-1]["ratio"] = round(pm["ratio"], 3)
+
 cs, cm, cq = raw["consume_sluiced"], raw["consume_mock"], raw["consume_small_sluiced"]
 def consumed(c):
     return (f"{c['mb_per_s'] / 1e3:.2f} GB/s ({c['broker_disk_read_bytes']} B read from disk, "
@@ -372,6 +489,15 @@ fio_line = ("The disk: fio " + ", ".join(f"{x:.0f}" for x in fio) + " MB/s (ioen
 cost = (f"CPU per GB produced (median): sluiced {pd['broker_cpu_s_per_gb']:.2f} s (all its threads), "
         f"the client {pd['client_cpu_s_per_gb']:.2f} s; the mock run's process (client and mock "
         f"together) {pd['mock_cpu_s_per_gb']:.2f} s.")
+# How to read the idempotence rows: the client's pipeline changes with the setting.
+idem_note = (f"Idempotence: with enable.idempotence=true librdkafka {librdkafka} sends one Produce "
+             "at a time per partition and its broker thread polls in a loop while it waits "
+             f"(client CPU {pi['client_cpu_s_per_gb']:.2f} vs {pi['ref_client_cpu_s_per_gb']:.2f} s/GB), "
+             "on CPUs it shares with sluiced; a broker that acknowledges after fdatasync pays each "
+             "sync's latency per batch. The second row holds the plain producer to the same one "
+             f"request in flight: {po['ratio']:.2f}x. sluiced's own share is its CPU: "
+             f"{pi['broker_cpu_s_per_gb']:.2f} s/GB on, {pi['ref_broker_cpu_s_per_gb']:.2f} off, "
+             f"{po['ref_broker_cpu_s_per_gb']:.2f} with one request in flight.")
 
 md = f"""# Broker benchmark
 
@@ -395,6 +521,16 @@ consumer assigned to every partition from the beginning (no group).
   driver's process: keeps messages in memory, syncs nothing, and keeps only about 5 MB per
   partition, so its consume reads the same 4 MiB many times. It is the client's ceiling on
   this machine, not a durable broker.
+- **pairs**, sluiced alone, in the shape of the bounded case: {npairs} pairs{', three in the one round' if quick else ', one per round'},
+  each run back to back, the side that goes first alternating from pair to pair. An
+  idempotent producer (enable.idempotence=true) against a plain one, and against a plain
+  one held to max.in.flight=1, the pipeline librdkafka {librdkafka}'s idempotent producer
+  has: it counts messages in flight against its limit of 5 requests, so it never has more
+  than one Produce in flight per partition (rdkafka_broker.c; librdkafka PR #4989). And
+  messages with a `msg-id` header (unique across runs: no duplicates, every id looked up)
+  to a topic created with dedup.window.ms={env['DEDUP_WINDOW_MS']} against the same to a topic without.
+  Ratios and CPU differences are the medians of the pairs' own; broker CPU is all of
+  sluiced's threads during the run.
 
 MB and GB are 10^6 and 10^9 bytes of message values.
 
@@ -402,6 +538,7 @@ MB and GB are 10^6 and 10^9 bytes of message values.
 
 {fio_line}
 {cost}
+{idem_note}
 "Refused" counts the produce requests sluiced answered with an error (its log's
 `produce refused` lines); librdkafka retries them after retry.backoff.ms (100 ms).
 
@@ -411,7 +548,10 @@ open(os.path.join(env["RESULTS"], "broker.md"), "w").write(md)
 doc = {"date": env["DATE"], "commit": env["COMMIT"], "dirty": env["DIRTY"] == "1",
        "quick": quick, "rounds": rounds, "machine": machine, "broker_config": broker_config,
        "librdkafka": librdkafka, "bounded_kbytes": int(env["BOUNDED_KBYTES"]),
-       "produce": pd, "produce_bounded": pb,
+       "produce": pd, "produce_bounded": pb, "pairs": npairs,
+       "idempotence": pi, "idempotence_vs_one_in_flight": po,
+       "dedup": dict(pm, window_ms=int(env["DEDUP_WINDOW_MS"]), ids_max=int(env["DEDUP_IDS_MAX"]),
+                     runs_table_full=int(env["DEDUP_EVICTING"])),
        "fio_seq1m_fdatasync_mb_s": fio, "fio_size": env["FIO_SIZE"], "cases": cases, "raw": raw}
 with open(os.path.join(env["RESULTS"], "broker.json"), "w") as f:
     json.dump(doc, f, indent=2)

@@ -15,6 +15,13 @@
  *             does that again from the beginning, timed as one run. --prefill
  *             produces first, untimed.
  *
+ * --msg-id gives each produced message a header "msg-id" (the broker's
+ * dedup.window.ms key, broker/msgids.h) of "<run prefix>-<counter>": the
+ * prefix is 64 random bits per run, so no two messages of any two runs share
+ * an id and a dedup topic never finds a duplicate; what it costs is the
+ * lookup, not the dropping. --topic-config key=value settings go with the
+ * CreateTopics of --create.
+ *
  * --mock runs a one-broker librdkafka mock cluster inside this process
  * (rd_kafka_mock_cluster_new, what test.mock.num.brokers=1 does per handle)
  * and points the clients at it. The cluster outlives the producer, so
@@ -40,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -48,6 +56,13 @@
 
 /* -X key=value pairs at most: more than librdkafka has settings worth a bench. */
 #define XCONF_MAX 64
+/* --topic-config settings at most: more than the broker has topic settings. */
+#define TOPIC_CONFIG_MAX 16
+/* The header --msg-id sets, by the name the broker looks for (broker/msgids.h). */
+#define MSG_ID_HEADER "msg-id"
+/* A msg-id: the run's prefix in hex digits, '-', a 64-bit counter in decimal, NUL. */
+#define MSG_ID_PREFIX_CHARS 16
+#define MSG_ID_BYTES_MAX    (MSG_ID_PREFIX_CHARS + 1 + 20 + 1)
 /* A message's size at most; librdkafka refuses past message.max.bytes anyway. */
 #define MSG_BYTES_MAX (16u << 20)
 /* Partitions of a created topic at most, like the broker's own bound. */
@@ -95,8 +110,11 @@ struct opts {
     int timeout_s;
     int passes;
     bool delete_after;
+    bool msg_id; /* each produced message carries a unique MSG_ID_HEADER */
     const char *xconf[XCONF_MAX][2];
     int nxconf;
+    const char *topic_config[TOPIC_CONFIG_MAX][2]; /* for CreateTopics */
+    int ntopic_config;
 };
 
 static void usage(void)
@@ -106,6 +124,7 @@ static void usage(void)
         "usage: kafka-bench produce|consume (--brokers HOST:PORT | --mock) --topic T [options]\n"
         "  --label NAME          name of the target in the output (default: sluiced or mock)\n"
         "  --create              create the topic first with --partitions partitions\n"
+        "  --topic-config K=V    a setting of the created topic (repeatable; not for --mock)\n"
         "  --partitions P        partitions of a created topic (default 1)\n"
         "  --size B              value bytes per message (default 1024)\n"
         "  --count N             messages to produce, or to consume (default: to the end)\n"
@@ -119,6 +138,7 @@ static void usage(void)
         "  --prefill N           consume: first produce N messages of --size, untimed\n"
         "  --passes N            consume: read the topic N times over (default 1)\n"
         "  --delete              produce: delete the topic afterwards (the mock's end anyway)\n"
+        "  --msg-id              each message carries a header msg-id, unique across runs\n"
         "  --timeout-s S         message.timeout.ms and consume stall limit (default 60)\n"
         "  --stats FILE          write librdkafka statistics (statistics.interval.ms=1000)\n"
         "  -X key=value          any librdkafka setting, applied last\n"
@@ -182,17 +202,18 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 0;
 }
 
-/* -X key=value: kept as two pointers into argv (split at the first '='). */
-static int parse_xconf(char *arg, struct opts *o)
+/* key=value (-X, --topic-config): kept as two pointers into argv, split at
+ * the first '=', in pairs[*n] while there is room for it. */
+static int parse_pair(char *arg, const char *pairs[][2], int *n, int max)
 {
     char *eq = strchr(arg, '=');
-    if (eq == NULL || eq == arg || o->nxconf >= XCONF_MAX) {
+    if (eq == NULL || eq == arg || *n >= max) {
         return -EINVAL;
     }
     *eq = '\0';
-    o->xconf[o->nxconf][0] = arg;
-    o->xconf[o->nxconf][1] = eq + 1;
-    o->nxconf++;
+    pairs[*n][0] = arg;
+    pairs[*n][1] = eq + 1;
+    (*n)++;
     return 0;
 }
 
@@ -248,8 +269,13 @@ static int parse_opt(int c, char *arg, struct opts *o)
     case 'D':
         o->delete_after = true;
         return 0;
+    case 'I':
+        o->msg_id = true;
+        return 0;
+    case 'K':
+        return parse_pair(arg, o->topic_config, &o->ntopic_config, TOPIC_CONFIG_MAX);
     case 'X':
-        return parse_xconf(arg, o);
+        return parse_pair(arg, o->xconf, &o->nxconf, XCONF_MAX);
     default:
         return -EINVAL;
     }
@@ -271,6 +297,10 @@ static int opts_check(struct opts *o)
     }
     if (o->mode == MODE_PRODUCE && o->prefill != 0) {
         fprintf(stderr, "kafka-bench: --prefill belongs to consume\n");
+        return -EINVAL;
+    }
+    if (o->ntopic_config > 0 && !o->create) {
+        fprintf(stderr, "kafka-bench: --topic-config goes with --create\n");
         return -EINVAL;
     }
     if (o->label == NULL) {
@@ -302,6 +332,8 @@ static int opts_parse(int argc, char **argv, struct opts *o)
         {"stats", required_argument, NULL, 'f'},
         {"passes", required_argument, NULL, 'r'},
         {"delete", no_argument, NULL, 'D'},
+        {"msg-id", no_argument, NULL, 'I'},
+        {"topic-config", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     *o = (struct opts){.size = 1024,
@@ -588,20 +620,47 @@ static int topic_wait(rd_kafka_t *rk, const char *topic)
     return n;
 }
 
-/* CreateTopics through the admin API; a topic that exists is fine when it has
- * the partitions asked for. The mock has no CreateTopics: it gets its own call. */
-static int topic_create(struct target *t, rd_kafka_t *rk)
+/* A new topic with the --topic-config settings; NULL (and said why) on failure. */
+static rd_kafka_NewTopic_t *topic_new(const struct opts *o)
 {
-    const struct opts *o = t->o;
-    if (t->mock != NULL) {
-        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(t->mock, o->topic, o->partitions, 1);
-        return err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -EIO;
-    }
     char errstr[512];
     rd_kafka_NewTopic_t *nt =
         rd_kafka_NewTopic_new(o->topic, o->partitions, 1, errstr, sizeof(errstr));
     if (nt == NULL) {
         fprintf(stderr, "kafka-bench: topic %s: %s\n", o->topic, errstr);
+        return NULL;
+    }
+    for (int i = 0; i < o->ntopic_config; i++) {
+        /* Only the client's own checks (name not NULL): the broker judges the setting. */
+        rd_kafka_resp_err_t err =
+            rd_kafka_NewTopic_set_config(nt, o->topic_config[i][0], o->topic_config[i][1]);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fprintf(stderr, "kafka-bench: topic %s: %s=%s: %s\n", o->topic, o->topic_config[i][0],
+                    o->topic_config[i][1], rd_kafka_err2str(err));
+            rd_kafka_NewTopic_destroy(nt);
+            return NULL;
+        }
+    }
+    return nt;
+}
+
+/* CreateTopics through the admin API; a topic that exists is fine when it has
+ * the partitions asked for (its settings are not compared). The mock has no
+ * CreateTopics, nor topic settings: it gets its own call, and a note that
+ * --topic-config means nothing there. */
+static int topic_create(struct target *t, rd_kafka_t *rk)
+{
+    const struct opts *o = t->o;
+    if (t->mock != NULL) {
+        if (o->ntopic_config > 0) {
+            fprintf(stderr, "kafka-bench: note: --topic-config ignored: the mock has no topic "
+                            "settings\n");
+        }
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(t->mock, o->topic, o->partitions, 1);
+        return err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -EIO;
+    }
+    rd_kafka_NewTopic_t *nt = topic_new(o);
+    if (nt == NULL) {
         return -EINVAL;
     }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -752,15 +811,48 @@ static rd_kafka_t *producer_new(struct target *t)
     return client_new(RD_KAFKA_PRODUCER, conf);
 }
 
-/* Produces one message, waiting for room in the queue when it is full.
- * 0, or -EIO when librdkafka refuses it for another reason. */
-static int produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition, void *value,
-                       size_t len, struct produce_run *run)
+/* The msg-id prefix of this run: 64 random bits in hex, so that ids of
+ * different runs never meet in a dedup topic's window. */
+static void msg_id_prefix(char out[MSG_ID_PREFIX_CHARS + 1])
+{
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        /* No entropy source: the clock and the pid still set runs apart. */
+        uint64_t state = (uint64_t)time_mono_ns() ^ ((uint64_t)getpid() << 32);
+        r = next_random(&state);
+    }
+    _Static_assert(MSG_ID_PREFIX_CHARS == 2 * sizeof(r), "two hex digits a byte");
+    snprintf(out, MSG_ID_PREFIX_CHARS + 1, "%016" PRIx64, r);
+}
+
+/* Queues one message, with its msg-id header when msg_id is not NULL. */
+static rd_kafka_resp_err_t produce_call(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition,
+                                        void *value, size_t len, const char *msg_id,
+                                        struct produce_run *run)
 {
     /* Flags 0: librdkafka neither copies nor frees the value, which lives
      * in the pool until the producer is gone. */
-    while (rd_kafka_produce(rkt, partition, 0, value, len, NULL, 0, run) != 0) {
-        rd_kafka_resp_err_t err = rd_kafka_last_error();
+    if (msg_id == NULL) {
+        return rd_kafka_produce(rkt, partition, 0, value, len, NULL, 0, run) == 0
+                   ? RD_KAFKA_RESP_ERR_NO_ERROR
+                   : rd_kafka_last_error();
+    }
+    /* The header is copied into the message; on failure librdkafka frees
+     * what it made of it. */
+    return rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                             RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_VALUE(value, len),
+                             RD_KAFKA_V_HEADER(MSG_ID_HEADER, msg_id, (ssize_t)strlen(msg_id)),
+                             RD_KAFKA_V_OPAQUE(run), RD_KAFKA_V_END);
+}
+
+/* Produces one message, waiting for room in the queue when it is full.
+ * 0, or -EIO when librdkafka refuses it for another reason. */
+static int produce_one(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int32_t partition, void *value,
+                       size_t len, const char *msg_id, struct produce_run *run)
+{
+    rd_kafka_resp_err_t err;
+    while ((err = produce_call(rk, rkt, partition, value, len, msg_id, run)) !=
+           RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             fprintf(stderr, "kafka-bench: produce: %s\n", rd_kafka_err2str(err));
             return -EIO;
@@ -798,13 +890,20 @@ static int produce_messages(struct target *t, uint64_t count, double seconds,
     rd_kafka_topic_t *rkt = partitions > 0 ? rd_kafka_topic_new(rk, o->topic, NULL) : NULL;
     err = rkt ? 0 : partitions < 0 ? partitions : -EINVAL;
     *partitions_out = partitions;
+    char prefix[MSG_ID_PREFIX_CHARS + 1];
+    char msg_id[MSG_ID_BYTES_MAX];
+    msg_id_prefix(prefix);
     run->start_ns = time_mono_ns();
     int64_t end_ns = run->start_ns + (int64_t)(seconds * 1e9);
     size_t offset = 0;
     for (uint64_t i = 0; err == 0 && (count == 0 || i < count); i++) {
+        if (o->msg_id) {
+            int n = snprintf(msg_id, sizeof(msg_id), "%s-%" PRIu64, prefix, i);
+            SL_ASSERT(n > 0 && (size_t)n < sizeof(msg_id)); /* MSG_ID_BYTES_MAX counts it */
+        }
         /* Round robin: every partition fills at once, as many producers would. */
-        err =
-            produce_one(rk, rkt, (int32_t)(i % (uint64_t)partitions), pool + offset, o->size, run);
+        err = produce_one(rk, rkt, (int32_t)(i % (uint64_t)partitions), pool + offset, o->size,
+                          o->msg_id ? msg_id : NULL, run);
         offset = (offset + o->size * 7 + 8) % PAYLOAD_POOL_BYTES & ~(size_t)7;
         if (i % PRODUCE_POLL_EVERY == 0) {
             rd_kafka_poll(rk, 0);
@@ -862,11 +961,13 @@ static int cmd_produce(struct target *t)
            ",\"bytes\":%" PRIu64 ",\"produced\":%" PRIu64 ",\"seconds\":%.6f,"
            "\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"delivery_errors\":%" PRIu64
            ",\"queue_full_waits\":%" PRIu64 ",\"lat_p50_ms\":%.3f,\"lat_p99_ms\":%.3f,"
-           "\"lat_max_ms\":%.3f,\"client_cpu_s\":%.3f,\"errors\":",
+           "\"lat_max_ms\":%.3f,\"client_cpu_s\":%.3f,\"msg_id\":%s,\"topic_configs\":%d,"
+           "\"errors\":",
            o->label, o->mock ? "true" : "false", o->topic, rd_kafka_version_str(), partitions,
            o->size, o->acks, o->linger_ms, o->batch_bytes, o->compression, run->delivered,
            run->delivered_bytes, run->produced, secs, msgs_s, mb_s, run->failed.total,
-           run->queue_full, p50, p99, max, cpu);
+           run->queue_full, p50, p99, max, cpu, o->msg_id ? "true" : "false",
+           o->mock ? 0 : o->ntopic_config);
     errors_json(&run->failed, stdout);
     printf("}\n");
     err = run->failed.total == 0 ? 0 : -EIO;
