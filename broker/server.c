@@ -367,7 +367,9 @@ static int conn_next_frame(struct conn *conn)
         conn->frame_filled = 0;
     }
     size_t take = SL_MIN(avail, conn->frame_len - conn->frame_filled);
-    memcpy(conn->frame + conn->frame_filled, conn->in + conn->in_start, take);
+    if (take > 0) { /* in is NULL while nothing is unparsed */
+        memcpy(conn->frame + conn->frame_filled, conn->in + conn->in_start, take);
+    }
     conn->frame_filled += take;
     conn->in_start += take;
     if (conn->frame_filled < conn->frame_len) {
