@@ -868,7 +868,11 @@ static void on_fallocated(void *opaque, int res)
 static void start_fallocate(struct log *log, struct segment *seg, uint64_t needed)
 {
     uint64_t step = SL_MAX(log->config.preallocate_bytes, (uint64_t)BLOCK_BYTES);
-    uint64_t target = SL_ALIGN_UP(needed, step);
+    /* Never past the segment's size (plus what its last batch needs): a
+     * log of small segments must not hold a full step of disk each. */
+    uint64_t cap = SL_MAX(SL_ALIGN_UP(log->config.segment_bytes, (uint64_t)BLOCK_BYTES),
+                          SL_ALIGN_UP(needed, (uint64_t)BLOCK_BYTES));
+    uint64_t target = SL_MIN(SL_ALIGN_UP(needed, step), cap);
     step_begin(log, STEP_FALLOCATE, seg);
     log->flush_size = target;
     int err = ring_fallocate(log->shard->ring, seg->write_fd, 0, (off_t)seg->preallocated,
