@@ -66,6 +66,54 @@ $(O)/%: $(O)/obj/bench/%.o $(O)/libsluice-core.a
 $(O)/kafka-bench: $(O)/obj/bench/kafka-bench.o $(O)/libsluice-core.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lrdkafka
 
+# ---- client: begin ------------------------------------------------------------
+# libsluice (client/*.c, public header client/sluice.h), the sluice CLI
+# (client/cli/*.c) and the client's unit tests (tests/unit/test_client_*.c).
+# The library carries the common/ and proto/ pieces it uses, compiled again
+# position-independent (build/pic/), and exports only the API: libsluice.so
+# through the version script, libsluice.a by linking everything into one
+# object whose other symbols are made local, so that an application linking
+# it cannot collide with buf_init or murmur2. Users link -lzstd too.
+CLIENT_SRC     := $(wildcard client/*.c)
+CLIENT_OBJ     := $(CLIENT_SRC:%.c=$(O)/obj/%.o)
+CLI_SRC        := $(wildcard client/cli/*.c)
+CLI_OBJ        := $(CLI_SRC:%.c=$(O)/obj/%.o)
+CLIENT_PIC_OBJ := $(patsubst %.c,$(O)/pic/%.o,$(CLIENT_SRC) $(wildcard common/*.c proto/*.c))
+CLIENT_ALL     := $(O)/libsluice.a $(O)/libsluice.so $(O)/sluice
+
+all: $(CLIENT_ALL)
+
+$(O)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -c $< -o $@
+
+$(O)/pic/libsluice.syms: client/libsluice.map
+	@mkdir -p $(@D)
+	sed -n 's/^ *\(sl_[a-z0-9_]*\);.*/\1/p' $< >$@
+
+$(O)/libsluice.a: $(CLIENT_PIC_OBJ) $(O)/pic/libsluice.syms
+	@rm -f $@
+	$(LD) -r $(CLIENT_PIC_OBJ) -o $(O)/pic/libsluice.o
+	objcopy --keep-global-symbols=$(O)/pic/libsluice.syms $(O)/pic/libsluice.o
+	$(AR) rcs $@ $(O)/pic/libsluice.o
+
+$(O)/libsluice.so: $(CLIENT_PIC_OBJ) client/libsluice.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=client/libsluice.map -Wl,--no-undefined \
+	    $(CLIENT_PIC_OBJ) -o $@ $(shell pkg-config --libs libzstd 2>/dev/null)
+
+$(O)/sluice: $(CLI_OBJ) $(O)/libsluice.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd 2>/dev/null)
+
+# Client unit tests see the library's internals (client/internal.h): they link
+# its plain objects, not the archive whose internals are hidden.
+$(O)/tests/test_client_%: $(O)/obj/tests/unit/test_client_%.o $(CLIENT_OBJ) $(TLIB_OBJ) \
+                          $(O)/libsluice-core.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+-include $(shell find $(O)/pic -name '*.d' 2>/dev/null)
+# ---- client: end --------------------------------------------------------------
+
 test: all
 	scripts/run-tests $(O)
 

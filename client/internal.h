@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libsluice's private types and the functions its files share (prefix slc_).
+ * Not installed, not part of the API: client/sluice.h is.
+ *
+ * The objects and who owns what:
+ *
+ *   sl_client ─┬─ brokers[]   one connection each (conn.c): out and in buffers,
+ *              │              a ring of requests in flight, in send order
+ *              ├─ topics      hash table (metadata.c); each topic owns its
+ *              │   └─ parts[] partitions; each partition owns
+ *              │        ├─ open          the batch being filled (accum.c)
+ *              │        └─ q_head..tail  sealed batches waiting to be sent, in
+ *              │                         sealing order (retries go back in order)
+ *              ├─ active      the partitions that hold any batch (a list)
+ *              └─ done        batches and pending messages whose outcome is
+ *                             known, waiting for their callbacks (client.c)
+ *
+ * A batch is in exactly one place at a time: a partition's open slot, its
+ * queue, a request in a broker's ring (in flight), or the done list. A
+ * message is in exactly one batch, or, before its topic's partitions are
+ * known, in the topic's pending list. Every message accepted by sl_produce
+ * ends in the done list, whose callbacks are what decrement msg_count: that
+ * is how none vanish.
+ *
+ * Time: internal deadlines use the monotonic clock in ms (slc_now_ms);
+ * record timestamps use wall time. Functions that make decisions by time take
+ * now_ms as an argument, so tests can drive them.
+ */
+#ifndef SL_CLIENT_INTERNAL_H
+#define SL_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "client/sluice.h"
+#include "common/buf.h"
+#include "proto/kmsg.h"
+
+/* ================================================================ limits */
+
+/* Brokers a client knows (bootstrap entries and those metadata names). */
+#define SLC_BROKERS_MAX 1024
+/* Topics a client produces to; each costs a table entry and a metadata row. */
+#define SLC_TOPICS_MAX 65536
+/* Partitions of one topic accepted from metadata (Kafka has no hard limit;
+ * this one keeps a corrupt count from allocating gigabytes). */
+#define SLC_PARTITIONS_MAX 65536
+/* Kafka's idempotence: the broker keeps 5 batches per producer and partition,
+ * so at most 5 may be in flight per partition (max.in.flight is <= 5). */
+#define SLC_INFLIGHT_PER_PARTITION_MAX 5
+/* Requests other than Produce a connection may have in flight at once:
+ * ApiVersions, Metadata, InitProducerId, and one spare. */
+#define SLC_CONTROL_INFLIGHT_MAX 4
+/* Errors waiting for the error callback; more are counted and dropped. */
+#define SLC_ERRORS_QUEUED_MAX 64
+/* One error text: an address and a cause. */
+#define SLC_ERROR_TEXT_BYTES 320
+/* Topic names: Kafka's limit. */
+#define SLC_TOPIC_NAME_BYTES_MAX 249
+/* A bootstrap.servers list. */
+#define SLC_BOOTSTRAP_BYTES 4096
+/* A host name with its NUL (DNS names have at most 253 bytes). */
+#define SLC_HOST_BYTES 256
+/* How long a topic may be reported absent before its pending messages fail:
+ * a topic just created elsewhere takes a moment to reach every broker. */
+#define SLC_TOPIC_ABSENT_GRACE_MS 30000
+/* Bytes read from a socket per event, so one busy broker cannot starve others. */
+#define SLC_READ_BYTES_PER_EVENT (4u << 20)
+/* The decode arena: 8 bytes per response byte covers Kafka's densest arrays
+ * (4-byte ints decoded into 4-byte slots plus structs); capped. */
+#define SLC_ARENA_BYTES_MIN      (64u << 10)
+#define SLC_ARENA_BYTES_PER_BYTE 8u
+#define SLC_ARENA_BYTES_MAX      (256u << 20)
+/* API keys the version table covers (Kafka's are below 100; ours below 64). */
+#define SLC_API_KEYS 64
+
+_Static_assert(SLC_INFLIGHT_PER_PARTITION_MAX <= 5, "Kafka's dedup window is 5 batches");
+_Static_assert(SLC_API_KEYS > KMSG_API_DELETE_GROUPS, "the version table covers every codec API");
+
+/* ================================================================ conf */
+
+enum slc_compression { SLC_COMPRESSION_NONE, SLC_COMPRESSION_ZSTD };
+enum slc_partitioner { SLC_PARTITIONER_MURMUR2, SLC_PARTITIONER_CRC32 };
+
+/* Keys whose defaults depend on whether the user set them. */
+#define SLC_SET_ACKS        0x1u
+#define SLC_SET_IDEMPOTENCE 0x2u
+
+struct sl_conf {
+    char bootstrap_servers[SLC_BOOTSTRAP_BYTES];
+    char client_id[256];
+    int acks; /* index into the choices: all, -1, 0, 1 */
+    int32_t linger_ms;
+    int32_t batch_size;
+    int compression_type; /* enum slc_compression */
+    int32_t compression_level;
+    int partitioner; /* enum slc_partitioner */
+    bool enable_idempotence;
+    int32_t delivery_timeout_ms;
+    int32_t request_timeout_ms;
+    int32_t retry_backoff_ms;
+    int32_t retry_backoff_max_ms;
+    int32_t max_in_flight;
+    int32_t queue_max_messages;
+    int32_t queue_max_kbytes;
+    int32_t metadata_max_age_ms;
+    int32_t message_max_bytes;
+    int32_t max_request_size;
+    int32_t receive_message_max_bytes;
+    int32_t connect_timeout_ms;
+    uint32_t set_keys; /* SLC_SET_* */
+    void *opaque;
+    sl_delivery_cb *delivery_cb;
+    sl_error_cb *error_cb;
+};
+
+/* Kafka's acks value: -1, 0 or 1. */
+int16_t slc_conf_acks(const sl_conf *conf);
+/* Whether the producer is idempotent, after the acks rule of sluice.h. */
+bool slc_conf_idempotent(const sl_conf *conf);
+/* Rules across keys, checked when a client is made. 0 or -EINVAL + errstr. */
+int slc_conf_check(const sl_conf *conf, char *errstr, size_t errstr_size);
+/* "host:port" or "[v6]:port" of len bytes into host and *port. 0 or -EINVAL. */
+int slc_hostport_parse(const char *s, size_t len, char *host, size_t host_size, uint16_t *port);
+
+/* ================================================================ util */
+
+int64_t slc_now_ms(void);
+/* xorshift64*: the client's own generator (jitter, sticky choice); state != 0. */
+uint64_t slc_rand(uint64_t *state);
+/*
+ * Backoff before retry number attempt (1 = the first retry): base * 2^(attempt-1),
+ * capped at max, times a random factor in [0.8, 1.2], and never above max.
+ */
+int64_t slc_backoff_ms(int32_t base_ms, int32_t max_ms, uint32_t attempt, uint64_t *rng);
+/* The zlib/IEEE CRC-32 (polynomial 0xEDB88320 reflected), librdkafka's rd_crc32. */
+uint32_t slc_crc32(const void *data, size_t len);
+/* The partition of a non-null key: murmur2 as Java's client, or crc32 as
+ * librdkafka's "consistent" partitioner. count > 0. */
+int32_t slc_partition_of_key(int partitioner, const void *key, size_t key_len, int32_t count);
+/* Kafka's legal topic names: 1..249 of [a-zA-Z0-9._-], not "." or "..". */
+bool slc_topic_name_valid(const char *name, size_t len);
+
+/* ================================================================ batches */
+
+/* What a delivery report needs of each message, kept until it is reported. */
+struct slc_msgref {
+    void *opaque;
+    int64_t timestamp;
+};
+
+/* A record of an open batch: where its bytes are in the batch's arena. */
+struct slc_rec {
+    uint32_t key_off;
+    int32_t key_len; /* -1: null */
+    uint32_t value_off;
+    int32_t value_len; /* -1: null */
+    uint32_t hdr_first;
+    uint32_t hdr_count;
+};
+
+struct slc_hdr {
+    uint32_t name_off;
+    int32_t name_len;
+    uint32_t value_off;
+    int32_t value_len; /* -1: null */
+};
+
+struct slc_part;
+
+/*
+ * A batch: open (records accumulate in arena/recs/hdrs), then sealed (wire
+ * holds the encoded RecordBatch; the open state is freed). Sealed bytes never
+ * change again except for the producer fields, stamped on the first send
+ * (slc_batch_stamp): a retry resends the same bytes, which is what lets the
+ * broker recognise it.
+ */
+struct slc_batch {
+    struct slc_batch *next; /* queue, request, or done list */
+    struct slc_part *part;
+    uint32_t count;
+    struct slc_msgref *msgs; /* count of them */
+    uint32_t msgs_cap;
+    size_t payload_bytes;  /* key + value + header bytes, for the queue bound */
+    int64_t oldest_enq_ms; /* the oldest message's sl_produce time: delivery timeout */
+    int64_t opened_ms;     /* linger starts here */
+    int64_t first_timestamp;
+    size_t encoded_bytes; /* uncompressed batch size so far, header included */
+    /* open */
+    struct buf arena;
+    struct slc_rec *recs;
+    uint32_t recs_cap;
+    struct slc_hdr *hdrs;
+    uint32_t hdr_count, hdrs_cap;
+    /* sealed */
+    uint8_t *wire;
+    size_t wire_len;
+    uint64_t order;       /* sealing order within the partition */
+    int32_t base_seq;     /* -1 until stamped */
+    uint32_t attempts;    /* sends so far */
+    int32_t request_node; /* broker of the request it is in, while in flight */
+    /* outcome */
+    sl_err err;
+    int64_t base_offset;
+    int64_t log_append_time;
+};
+
+/* A new open batch; NULL when out of memory. */
+struct slc_batch *slc_batch_new(int64_t now_ms);
+void slc_batch_free(struct slc_batch *b);
+/* The bytes the message adds to b's encoding (its record, length prefix
+ * included), exactly as batch_encode will write it. */
+size_t slc_record_bytes(const struct slc_batch *b, const sl_msg *m, int64_t timestamp);
+/* Whether a record of rec_bytes fits in b under batch_size (an empty batch
+ * takes any record, so a large message gets a batch of its own). */
+bool slc_batch_fits(const struct slc_batch *b, size_t rec_bytes, int32_t batch_size);
+/* Copies the message into b. 0 or -ENOMEM. */
+int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, int64_t enq_ms);
+/* Encodes b (producer fields -1), compressed when asked (level -1: zstd's
+ * default); frees the open state. 0, -ENOMEM, or -EIO when compression
+ * failed. scratch is reused between calls. */
+int slc_batch_seal(struct slc_batch *b, int compression, int level, struct buf *scratch);
+/* Writes producer id, epoch and base sequence into the sealed batch and
+ * recomputes its CRC. */
+void slc_batch_stamp(struct slc_batch *b, int64_t producer_id, int16_t epoch, int32_t base_seq);
+/* Kafka's sequence arithmetic: seq + n, wrapping past INT32_MAX to 0. */
+int32_t slc_seq_add(int32_t seq, uint32_t n);
+
+/* ================================================================ topics */
+
+struct slc_topic;
+
+struct slc_part {
+    struct slc_topic *topic;
+    int32_t id;
+    int32_t leader; /* node id; -1 unknown */
+    int32_t leader_epoch;
+    struct slc_batch *open;
+    struct slc_batch *q_head, *q_tail; /* sealed, in `order` */
+    uint32_t inflight;                 /* batches in flight */
+    int32_t inflight_node;             /* the broker they went to */
+    /* A batch came back for a retry: nothing is sent until every batch in
+     * flight has come back, so that the retry goes out first, in order. */
+    bool hold;
+    int64_t retry_at_ms;
+    int32_t next_seq;  /* idempotence: base sequence of the next batch stamped */
+    int32_t acked_seq; /* idempotence: the sequence after the last acknowledged batch */
+    uint64_t next_order;
+    uint32_t seal_gen; /* counts sealed batches: the sticky partitioner moves on */
+    bool active;
+    struct slc_part *active_prev, *active_next;
+};
+
+/* A message waiting for its topic's partition count. One allocation: the
+ * struct, then the header array, then the bytes the sl_msg points to. */
+struct slc_pending {
+    struct slc_pending *next;
+    sl_msg msg; /* points into this allocation; topic NULL */
+    int64_t enq_ms;
+    size_t payload_bytes;
+    sl_err err; /* once failed */
+    struct slc_topic *topic;
+};
+
+struct slc_topic {
+    char *name;
+    uint32_t hash;
+    int32_t partition_count; /* -1 until metadata says */
+    struct slc_part **parts;
+    int32_t parts_cap;
+    int16_t err;             /* the last metadata error for it */
+    int64_t absent_since_ms; /* -1 unless metadata says it does not exist */
+    struct slc_pending *pend_head, *pend_tail;
+    int32_t sticky; /* keyless messages go here until its batch is sealed */
+    uint32_t sticky_gen;
+    struct slc_topic *hnext;
+    struct slc_topic *list_next;
+};
+
+/* ================================================================ brokers */
+
+enum slc_conn_state {
+    SLC_CONN_DOWN,
+    SLC_CONN_CONNECTING, /* connect() in progress */
+    SLC_CONN_HANDSHAKE,  /* ApiVersions in flight */
+    SLC_CONN_UP,
+};
+
+enum slc_req_kind {
+    SLC_REQ_API_VERSIONS,
+    SLC_REQ_METADATA,
+    SLC_REQ_INIT_PID,
+    SLC_REQ_PRODUCE,
+};
+
+struct slc_req {
+    enum slc_req_kind kind;
+    int32_t correlation_id;
+    int16_t api_key, version;
+    int64_t sent_ms;
+    uint64_t end_pos; /* stream position after its last byte */
+    bool expects_response;
+    struct slc_batch *batches; /* Produce: linked through next */
+};
+
+struct slc_broker {
+    int32_t node_id; /* bootstrap entries: -1, -2, ... */
+    char host[SLC_HOST_BYTES];
+    uint16_t port;
+    char addr[SLC_HOST_BYTES + 8]; /* "host:port", for messages */
+    int fd;
+    enum slc_conn_state state;
+    int64_t state_since_ms;
+    uint32_t events; /* epoll interest */
+    struct buf out;
+    size_t out_off;      /* written from out.data up to here */
+    uint64_t queued_pos; /* bytes ever appended to out */
+    uint64_t sent_pos;   /* bytes ever written to the socket */
+    struct buf in;
+    struct slc_req *ring; /* requests in flight, in send order */
+    uint32_t ring_head, ring_count, ring_cap;
+    uint32_t produce_inflight;
+    int64_t reconnect_at_ms;
+    uint32_t generation;            /* counts sockets closed: tells a handler its connection went */
+    uint32_t failures;              /* consecutive failed connections */
+    bool failed_last;               /* the last connection attempt failed */
+    uint32_t addr_index;            /* which resolved address to try */
+    int16_t api_versions_version;   /* the ApiVersions version to ask with */
+    int16_t versions[SLC_API_KEYS]; /* negotiated; -1: unusable */
+};
+
+/* ================================================================ client */
+
+enum slc_pid_state {
+    SLC_PID_NONE,       /* not idempotent, or not asked yet */
+    SLC_PID_REQUESTING, /* InitProducerId in flight */
+    SLC_PID_ASSIGNED,
+};
+
+struct slc_error {
+    sl_err err;
+    char text[SLC_ERROR_TEXT_BYTES];
+};
+
+struct sl_client {
+    sl_conf *conf;
+    int16_t acks;
+    bool idempotent;
+    int epfd, timerfd;
+    int64_t timer_armed_ms; /* INT64_MAX: disarmed */
+    uint64_t rng;
+    int32_t next_correlation_id;
+    /* brokers */
+    struct slc_broker **brokers;
+    uint32_t broker_count;
+    uint32_t connect_rr; /* round robin for control connections */
+    bool all_down;       /* every broker's last attempt failed (reported once) */
+    /* topics */
+    struct slc_topic **buckets;
+    uint32_t bucket_count;
+    struct slc_topic *topics; /* every topic, newest first */
+    uint32_t topic_count;
+    struct slc_topic *last_topic; /* sl_produce's one-entry cache */
+    struct slc_part *active;      /* partitions holding batches */
+    uint32_t pending_count;       /* messages in topics' pending lists */
+    /* messages held: the bound of sl_produce */
+    size_t msg_count;
+    size_t msg_bytes;
+    /* metadata */
+    bool md_inflight;
+    bool md_wanted;
+    int64_t md_ok_ms;   /* last complete answer */
+    int64_t md_next_ms; /* no request before this (backoff) */
+    uint32_t md_failures;
+    uint64_t md_answers; /* counts answers, so a waiter can tell a fresh one */
+    /* idempotence */
+    enum slc_pid_state pid_state;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    bool bump_wanted; /* new epoch and sequences before anything more is sent */
+    int64_t pid_next_ms;
+    uint32_t pid_failures;
+    bool fatal;
+    sl_err fatal_err;
+    uint32_t produce_inflight; /* over every broker */
+    /* outcomes waiting for callbacks */
+    struct slc_batch *done_head, *done_tail;
+    struct slc_pending *done_pend_head, *done_pend_tail;
+    struct slc_error errors[SLC_ERRORS_QUEUED_MAX];
+    uint32_t errors_head, errors_count, errors_dropped;
+    bool in_callback;
+    bool flushing; /* linger cut short */
+    bool closing;
+    /* scratch */
+    struct buf scratch;
+    void *arena_mem;
+    size_t arena_cap;
+};
+
+/* ---- client.c ---- */
+/* Queues an error for the error callback (printf-style text). */
+void slc_error(sl_client *c, sl_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The partition's batches are done: to the done list with err (callbacks later). */
+void slc_done_batch(sl_client *c, struct slc_batch *b, sl_err err);
+void slc_done_pending(sl_client *c, struct slc_pending *m, sl_err err);
+/* Makes sure the fd wakes an external loop by deadline_ms. */
+void slc_wake_at(sl_client *c, int64_t deadline_ms);
+/* One round of work at now_ms: seals, expiries, metadata, connections,
+ * sends. Lowers *next_ms to the next deadline it knows. */
+void slc_timers(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* Fires the callbacks of the done list and the error queue; their number. */
+int slc_dispatch(sl_client *c);
+
+/* ---- conn.c ---- */
+/* The broker with this node id, or NULL. */
+struct slc_broker *slc_broker_find(sl_client *c, int32_t node_id);
+/* Adds a broker or updates its address. NULL when the table is full. */
+struct slc_broker *slc_broker_upsert(sl_client *c, int32_t node_id, const char *host,
+                                     size_t host_len, uint16_t port);
+void slc_broker_free(struct slc_broker *b);
+/* Starts connecting when down and past its backoff (else lowers *next_ms to
+ * the end of the backoff). */
+void slc_broker_connect(sl_client *c, struct slc_broker *b, int64_t now_ms, int64_t *next_ms);
+/* Writes what the output buffer holds, as far as the socket takes it. */
+void slc_broker_flush(sl_client *c, struct slc_broker *b, int64_t now_ms);
+/* Closes the connection: every request in flight fails (retriably) with err. */
+void slc_broker_close(sl_client *c, struct slc_broker *b, sl_err err, const char *why,
+                      int64_t now_ms);
+/* Whether a request of this kind may be sent now. */
+bool slc_broker_can_send(const sl_client *c, const struct slc_broker *b, enum slc_req_kind kind);
+/* Encodes and queues a request (req->kind, batches set by the caller), then
+ * tries to write. 0, or -ENOBUFS (out buffer full), -EINVAL (not encodable). */
+int slc_broker_send(sl_client *c, struct slc_broker *b, struct slc_req *req, const void *body,
+                    int64_t now_ms);
+/* Handles epoll events of a broker's socket. */
+void slc_broker_event(sl_client *c, struct slc_broker *b, uint32_t events, int64_t now_ms);
+/* Closes connections whose oldest request or connection setup is overdue;
+ * lowers *next_ms to the next such deadline. */
+void slc_brokers_check_timeouts(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* An UP broker that can take a control request (the least busy), or NULL
+ * after starting a connection to one that may become so. */
+struct slc_broker *slc_control_broker(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* Decode arena for one response of len bytes; NULL when over the cap. */
+struct karena slc_arena(sl_client *c, size_t len, bool *ok);
+
+/* ---- metadata.c ---- */
+struct slc_topic *slc_topic_get(sl_client *c, const char *name, size_t len, bool create);
+void slc_topic_free(struct slc_topic *t);
+/* Sets partition count and leaders as metadata would (also used by tests). */
+int slc_topic_set_partitions(sl_client *c, struct slc_topic *t, int32_t count, int64_t now_ms);
+void slc_metadata_tick(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* resp is the decoded answer, or NULL when there is none (err says why). */
+void slc_metadata_response(sl_client *c, struct slc_broker *b, const struct slc_req *req,
+                           const void *resp, sl_err err, int64_t now_ms);
+void slc_part_activate(sl_client *c, struct slc_part *p);
+void slc_part_deactivate(sl_client *c, struct slc_part *p);
+
+/* ---- producer.c ---- */
+/* Places one message: into a partition's batch, or the topic's pending list. */
+sl_err slc_place(sl_client *c, struct slc_topic *t, const sl_msg *m, int64_t timestamp,
+                 int64_t enq_ms, int64_t now_ms);
+/* Places the pending messages of a topic whose partitions just became known. */
+void slc_place_pending(sl_client *c, struct slc_topic *t, int64_t now_ms);
+/* Seals p's open batch (to its queue, or to done on a compression failure). */
+void slc_part_seal(sl_client *c, struct slc_part *p);
+void slc_producer_tick(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* resp NULL: no answer; err SL_OK means none was expected (acks=0). */
+void slc_produce_response(sl_client *c, struct slc_broker *b, struct slc_req *req, const void *resp,
+                          sl_err err, int64_t now_ms);
+void slc_init_pid_response(sl_client *c, struct slc_broker *b, const void *resp, sl_err err,
+                           int64_t now_ms);
+/* Fails every message held (close, fatal error): unsent for those never
+ * sent, inflight for those sent (and, with_inflight, those in flight now). */
+void slc_fail_all(sl_client *c, sl_err unsent, sl_err inflight, bool with_inflight);
+
+#endif

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libsluice: the C client library of Sluice, speaking the Apache Kafka wire
+ * protocol to sluiced or any Kafka-compatible broker. This is its only public
+ * header; everything else in client/ is private.
+ *
+ * This version has the producer. The consumer and admin calls will join the
+ * same handle type (sl_client) and the same conventions.
+ *
+ * Conventions (librdkafka's, where the two differ from the rest of Sluice):
+ *   - Handles are opaque. A configuration (sl_conf) is set key by key with
+ *     Kafka's names (bootstrap.servers, linger.ms, ...); a refusal says why in
+ *     the caller's errstr buffer.
+ *   - Calls return an sl_err: SL_OK (0), one of Kafka's error codes (positive,
+ *     and UNKNOWN_SERVER_ERROR = -1, with Kafka's numbers and names), or a
+ *     local error (negative, from -100 down). sl_err_str() names any of them.
+ *   - A call that fails synchronously never calls back for what it refused.
+ *
+ * Threading model: caller-driven, no threads of its own.
+ *   A client does nothing between calls. All network I/O, timers (linger,
+ *   retries, metadata refresh, timeouts) and callbacks run inside sl_poll(),
+ *   sl_flush(), sl_close() and sl_topic_partitions(), on the thread that
+ *   calls them; no callback ever runs anywhere else, and sl_produce() itself
+ *   never does I/O and never calls back. So an application calls sl_poll()
+ *   regularly: after a burst of sl_produce() calls, when sl_produce() answers
+ *   SL_ERR_QUEUE_FULL, or whenever sl_fd() is readable in its own event loop.
+ *   A client is not thread-safe: use it from one thread at a time (any
+ *   thread, but never two at once). Separate clients share nothing.
+ *   Inside a callback, sl_produce() may be called; sl_poll(), sl_flush(),
+ *   sl_close() and sl_topic_partitions() answer SL_ERR_STATE.
+ *   Host names are resolved with getaddrinfo(), which may block inside
+ *   sl_poll() when a name is not in /etc/hosts; numeric addresses never do.
+ *
+ * Delivery: sl_produce() copies the message and returns at once; a delivery
+ * callback later reports each accepted message exactly once, with its
+ * partition and offset or with the error that ended it: delivered, failed
+ * (a fatal error from the broker, or delivery.timeout.ms passed), or, at
+ * sl_close(), reported as not sent or of unknown outcome. None vanish.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_VERSION_STR "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum sl_err {
+    /* ---- local errors: never on the wire ---- */
+    /* sl_produce: queue.buffering.max.messages or .kbytes reached; poll and retry. */
+    SL_ERR_QUEUE_FULL = -100,
+    /* Not delivered within delivery.timeout.ms (retries included). */
+    SL_ERR_MSG_TIMED_OUT = -101,
+    /* The message is larger than message.max.bytes. */
+    SL_ERR_MSG_SIZE_TOO_LARGE = -102,
+    /* The message names a partition the topic does not have. */
+    SL_ERR_UNKNOWN_PARTITION = -103,
+    /* An argument is invalid (NULL where a value is needed, a bad topic name). */
+    SL_ERR_INVALID_ARG = -104,
+    /* A connection to a broker failed or was closed. */
+    SL_ERR_TRANSPORT = -105,
+    /* A broker's host name could not be resolved. */
+    SL_ERR_RESOLVE = -106,
+    /* No broker can be reached: every one's last connection attempt failed. */
+    SL_ERR_ALL_BROKERS_DOWN = -107,
+    /* sl_flush, sl_close or sl_topic_partitions ran out of time. */
+    SL_ERR_TIMED_OUT = -108,
+    /* sl_close: the message was never sent, so it was certainly not written. */
+    SL_ERR_CLOSED_UNSENT = -109,
+    /* sl_close: the message was sent and not answered: it may have been written. */
+    SL_ERR_CLOSED_INFLIGHT = -110,
+    /* The producer hit an unrecoverable error (the error callback said which). */
+    SL_ERR_FATAL = -111,
+    /* The broker lacks an API or version this client needs. */
+    SL_ERR_UNSUPPORTED_FEATURE = -112,
+    /* A broker sent a response that could not be decoded. */
+    SL_ERR_BAD_RESPONSE = -113,
+    /* Out of memory. */
+    SL_ERR_NOMEM = -114,
+    /* sl_conf_set: no such key. */
+    SL_ERR_CONF_UNKNOWN = -115,
+    /* sl_conf_set: the value is not allowed for the key. */
+    SL_ERR_CONF_INVALID = -116,
+    /* The call is not allowed now (inside a callback, or on a closed client). */
+    SL_ERR_STATE = -117,
+    /* Compressing a batch failed. */
+    SL_ERR_COMPRESSION = -118,
+
+    /* ---- Kafka's error codes, with Kafka's numbers (proto/errors.h) ---- */
+    SL_ERR_UNKNOWN_SERVER_ERROR = -1,
+    SL_ERR_NONE = 0,
+    SL_ERR_OFFSET_OUT_OF_RANGE = 1,
+    SL_ERR_CORRUPT_MESSAGE = 2,
+    SL_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    SL_ERR_INVALID_FETCH_SIZE = 4,
+    SL_ERR_LEADER_NOT_AVAILABLE = 5,
+    SL_ERR_NOT_LEADER_OR_FOLLOWER = 6,
+    SL_ERR_REQUEST_TIMED_OUT = 7,
+    SL_ERR_BROKER_NOT_AVAILABLE = 8,
+    SL_ERR_REPLICA_NOT_AVAILABLE = 9,
+    SL_ERR_MESSAGE_TOO_LARGE = 10,
+    SL_ERR_STALE_CONTROLLER_EPOCH = 11,
+    SL_ERR_OFFSET_METADATA_TOO_LARGE = 12,
+    SL_ERR_NETWORK_EXCEPTION = 13,
+    SL_ERR_COORDINATOR_LOAD_IN_PROGRESS = 14,
+    SL_ERR_COORDINATOR_NOT_AVAILABLE = 15,
+    SL_ERR_NOT_COORDINATOR = 16,
+    SL_ERR_INVALID_TOPIC_EXCEPTION = 17,
+    SL_ERR_RECORD_LIST_TOO_LARGE = 18,
+    SL_ERR_NOT_ENOUGH_REPLICAS = 19,
+    SL_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20,
+    SL_ERR_INVALID_REQUIRED_ACKS = 21,
+    SL_ERR_ILLEGAL_GENERATION = 22,
+    SL_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
+    SL_ERR_INVALID_GROUP_ID = 24,
+    SL_ERR_UNKNOWN_MEMBER_ID = 25,
+    SL_ERR_INVALID_SESSION_TIMEOUT = 26,
+    SL_ERR_REBALANCE_IN_PROGRESS = 27,
+    SL_ERR_INVALID_COMMIT_OFFSET_SIZE = 28,
+    SL_ERR_TOPIC_AUTHORIZATION_FAILED = 29,
+    SL_ERR_GROUP_AUTHORIZATION_FAILED = 30,
+    SL_ERR_CLUSTER_AUTHORIZATION_FAILED = 31,
+    SL_ERR_INVALID_TIMESTAMP = 32,
+    SL_ERR_UNSUPPORTED_SASL_MECHANISM = 33,
+    SL_ERR_ILLEGAL_SASL_STATE = 34,
+    SL_ERR_UNSUPPORTED_VERSION = 35,
+    SL_ERR_TOPIC_ALREADY_EXISTS = 36,
+    SL_ERR_INVALID_PARTITIONS = 37,
+    SL_ERR_INVALID_REPLICATION_FACTOR = 38,
+    SL_ERR_INVALID_REPLICA_ASSIGNMENT = 39,
+    SL_ERR_INVALID_CONFIG = 40,
+    SL_ERR_NOT_CONTROLLER = 41,
+    SL_ERR_INVALID_REQUEST = 42,
+    SL_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    SL_ERR_POLICY_VIOLATION = 44,
+    SL_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    SL_ERR_DUPLICATE_SEQUENCE_NUMBER = 46,
+    SL_ERR_INVALID_PRODUCER_EPOCH = 47,
+    SL_ERR_INVALID_TXN_STATE = 48,
+    SL_ERR_INVALID_PRODUCER_ID_MAPPING = 49,
+    SL_ERR_INVALID_TRANSACTION_TIMEOUT = 50,
+    SL_ERR_CONCURRENT_TRANSACTIONS = 51,
+    SL_ERR_TRANSACTION_COORDINATOR_FENCED = 52,
+    SL_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+    SL_ERR_SECURITY_DISABLED = 54,
+    SL_ERR_OPERATION_NOT_ATTEMPTED = 55,
+    SL_ERR_KAFKA_STORAGE_ERROR = 56,
+    SL_ERR_LOG_DIR_NOT_FOUND = 57,
+    SL_ERR_SASL_AUTHENTICATION_FAILED = 58,
+    SL_ERR_UNKNOWN_PRODUCER_ID = 59,
+    SL_ERR_REASSIGNMENT_IN_PROGRESS = 60,
+    SL_ERR_DELEGATION_TOKEN_AUTH_DISABLED = 61,
+    SL_ERR_DELEGATION_TOKEN_NOT_FOUND = 62,
+    SL_ERR_DELEGATION_TOKEN_OWNER_MISMATCH = 63,
+    SL_ERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED = 64,
+    SL_ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED = 65,
+    SL_ERR_DELEGATION_TOKEN_EXPIRED = 66,
+    SL_ERR_INVALID_PRINCIPAL_TYPE = 67,
+    SL_ERR_NON_EMPTY_GROUP = 68,
+    SL_ERR_GROUP_ID_NOT_FOUND = 69,
+    SL_ERR_FETCH_SESSION_ID_NOT_FOUND = 70,
+    SL_ERR_INVALID_FETCH_SESSION_EPOCH = 71,
+    SL_ERR_LISTENER_NOT_FOUND = 72,
+    SL_ERR_TOPIC_DELETION_DISABLED = 73,
+    SL_ERR_FENCED_LEADER_EPOCH = 74,
+    SL_ERR_UNKNOWN_LEADER_EPOCH = 75,
+    SL_ERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+    SL_ERR_STALE_BROKER_EPOCH = 77,
+    SL_ERR_OFFSET_NOT_AVAILABLE = 78,
+    SL_ERR_MEMBER_ID_REQUIRED = 79,
+    SL_ERR_PREFERRED_LEADER_NOT_AVAILABLE = 80,
+    SL_ERR_GROUP_MAX_SIZE_REACHED = 81,
+    SL_ERR_FENCED_INSTANCE_ID = 82,
+    SL_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE = 83,
+    SL_ERR_ELECTION_NOT_NEEDED = 84,
+    SL_ERR_NO_REASSIGNMENT_IN_PROGRESS = 85,
+    SL_ERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
+    SL_ERR_INVALID_RECORD = 87,
+    SL_ERR_UNSTABLE_OFFSET_COMMIT = 88,
+    SL_ERR_THROTTLING_QUOTA_EXCEEDED = 89,
+    SL_ERR_PRODUCER_FENCED = 90,
+    SL_ERR_RESOURCE_NOT_FOUND = 91,
+    SL_ERR_DUPLICATE_RESOURCE = 92,
+    SL_ERR_UNACCEPTABLE_CREDENTIAL = 93,
+    SL_ERR_INCONSISTENT_VOTER_SET = 94,
+    SL_ERR_INVALID_UPDATE_VERSION = 95,
+    SL_ERR_FEATURE_UPDATE_FAILED = 96,
+    SL_ERR_PRINCIPAL_DESERIALIZATION_FAILURE = 97,
+    SL_ERR_SNAPSHOT_NOT_FOUND = 98,
+    SL_ERR_POSITION_OUT_OF_RANGE = 99,
+    SL_ERR_UNKNOWN_TOPIC_ID = 100,
+    SL_ERR_DUPLICATE_BROKER_REGISTRATION = 101,
+    SL_ERR_BROKER_ID_NOT_REGISTERED = 102,
+    SL_ERR_INCONSISTENT_TOPIC_ID = 103,
+    SL_ERR_INCONSISTENT_CLUSTER_ID = 104,
+    SL_ERR_TRANSACTIONAL_ID_NOT_FOUND = 105,
+    SL_ERR_FETCH_SESSION_TOPIC_ID_ERROR = 106,
+    SL_ERR_INELIGIBLE_REPLICA = 107,
+    SL_ERR_NEW_LEADER_ELECTED = 108,
+    SL_ERR_OFFSET_MOVED_TO_TIERED_STORAGE = 109,
+    SL_ERR_FENCED_MEMBER_EPOCH = 110,
+    SL_ERR_UNRELEASED_INSTANCE_ID = 111,
+    SL_ERR_UNSUPPORTED_ASSIGNOR = 112,
+    SL_ERR_STALE_MEMBER_EPOCH = 113,
+    SL_ERR_MISMATCHED_ENDPOINT_TYPE = 114,
+    SL_ERR_UNSUPPORTED_ENDPOINT_TYPE = 115,
+    SL_ERR_UNKNOWN_CONTROLLER_ID = 116,
+    SL_ERR_UNKNOWN_SUBSCRIPTION_ID = 117,
+    SL_ERR_TELEMETRY_TOO_LARGE = 118,
+    SL_ERR_INVALID_REGISTRATION = 119,
+    SL_ERR_TRANSACTION_ABORTABLE = 120,
+    SL_ERR_INVALID_RECORD_STATE = 121,
+    SL_ERR_SHARE_SESSION_NOT_FOUND = 122,
+    SL_ERR_INVALID_SHARE_SESSION_EPOCH = 123,
+    SL_ERR_FENCED_STATE_EPOCH = 124,
+    SL_ERR_INVALID_VOTER_KEY = 125,
+    SL_ERR_DUPLICATE_VOTER = 126,
+    SL_ERR_VOTER_NOT_FOUND = 127,
+    SL_ERR_INVALID_REGULAR_EXPRESSION = 128,
+} sl_err;
+
+#define SL_OK SL_ERR_NONE
+
+/* A short description: "local: queue full" or Kafka's name, "broker:
+ * NOT_LEADER_OR_FOLLOWER". Static; never NULL (an unknown code is named so). */
+const char *sl_err_str(sl_err err);
+/* The code's name without prefix: "QUEUE_FULL", "NOT_LEADER_OR_FOLLOWER". */
+const char *sl_err_name(sl_err err);
+
+/* "0.1.0" */
+const char *sl_version_str(void);
+
+/* ---------------------------------------------------------- configuration */
+
+typedef struct sl_conf sl_conf;
+typedef struct sl_client sl_client;
+
+/* The outcome of one message, given to the delivery callback. Valid during
+ * the callback only. */
+typedef struct sl_delivery {
+    sl_err err;        /* SL_OK: written at (partition, offset) */
+    const char *topic; /* NUL-terminated */
+    int32_t partition; /* -1 when the message never got one */
+    int64_t offset; /* -1 when unknown (err != SL_OK, acks=0, or a duplicate answered without it) */
+    int64_t timestamp; /* ms since the epoch; the broker's with LogAppendTime */
+    void *msg_opaque;  /* sl_msg.opaque of sl_produce */
+} sl_delivery;
+
+/* Called once per message accepted by sl_produce, inside sl_poll, sl_flush,
+ * sl_close or sl_topic_partitions. opaque is sl_conf_set_opaque's. */
+typedef void sl_delivery_cb(void *opaque, const sl_delivery *report);
+
+/* Called for errors that belong to no single message: a broker unreachable
+ * (SL_ERR_TRANSPORT, SL_ERR_RESOLVE, with the address and the cause in
+ * reason), all brokers down, a fatal producer error. reason is valid during
+ * the call only. Same threads as the delivery callback. */
+typedef void sl_error_cb(void *opaque, sl_err err, const char *reason);
+
+/* A configuration with every key at its default; NULL when out of memory. */
+sl_conf *sl_conf_new(void);
+/* A copy (callbacks and opaque included); NULL when out of memory. */
+sl_conf *sl_conf_dup(const sl_conf *conf);
+/* sl_conf_free(NULL) is a no-op. Do not free a conf a client took. */
+void sl_conf_free(sl_conf *conf);
+
+/*
+ * Sets key name to value (text, as in a Kafka .properties file). Returns
+ * SL_OK, SL_ERR_CONF_UNKNOWN (no such key; errstr suggests a near one) or
+ * SL_ERR_CONF_INVALID (errstr names the allowed values). On failure the conf
+ * is unchanged. errstr may be NULL when errstr_size is 0. Keys:
+ *
+ *   bootstrap.servers          HOST:PORT[,HOST:PORT...] (IPv6 in brackets); required
+ *   client.id                  sent with every request                     "sluice"
+ *   acks                       0, 1, all (= -1)                             all
+ *   linger.ms                  wait this long for a batch to fill           5
+ *   batch.size                 bytes of a batch, uncompressed, header incl. 1000000
+ *   compression.type           none, zstd                                   none
+ *   compression.level          zstd level 1..22, -1 = zstd's default (3)   -1
+ *   partitioner                murmur2 (Java's default), crc32 (librdkafka's
+ *                              consistent); keyless messages are sticky    murmur2
+ *   enable.idempotence         exactly once and in order per partition     true
+ *   delivery.timeout.ms        give a message up after this long           120000
+ *   request.timeout.ms         a request unanswered this long is retried   30000
+ *   retry.backoff.ms           first backoff before a retry                 100
+ *   retry.backoff.max.ms       backoff ceiling (doubling, 20% jitter)       1000
+ *   max.in.flight.requests.per.connection   1..5                            5
+ *   queue.buffering.max.messages  messages held (queued or in flight)      100000
+ *   queue.buffering.max.kbytes    their key + value + header bytes, KiB    1048576
+ *   metadata.max.age.ms        refresh metadata at least this often         300000
+ *   message.max.bytes          largest message (key + value + headers)      1000000
+ *   max.request.size           largest Produce request                      1048576
+ *   receive.message.max.bytes  largest response accepted                    104857600
+ *   socket.connection.setup.timeout.ms  connect + ApiVersions deadline      10000
+ *
+ * enable.idempotence needs acks=all and max.in.flight <= 5: setting acks to 0
+ * or 1 turns idempotence off unless enable.idempotence was set to true
+ * explicitly, which is then refused by sl_producer_new (Java's rule).
+ */
+sl_err sl_conf_set(sl_conf *conf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size);
+/* The effective value of key name as text into buf (buf_size bytes). Returns
+ * SL_OK, SL_ERR_CONF_UNKNOWN, or SL_ERR_INVALID_ARG when buf is too small. */
+sl_err sl_conf_get(const sl_conf *conf, const char *name, char *buf, size_t buf_size);
+
+/* Callbacks and their opaque; NULL callbacks are allowed (reports dropped). */
+void sl_conf_set_delivery_cb(sl_conf *conf, sl_delivery_cb *cb);
+void sl_conf_set_error_cb(sl_conf *conf, sl_error_cb *cb);
+void sl_conf_set_opaque(sl_conf *conf, void *opaque);
+
+/* --------------------------------------------------------------- producer */
+
+/*
+ * A producer. On success it owns conf (do not use or free it again); on
+ * failure conf still belongs to the caller, NULL is returned and errstr says
+ * why (a bad bootstrap.servers entry, conflicting keys, out of memory). No
+ * connection is made yet: the first sl_poll starts them.
+ */
+sl_client *sl_producer_new(sl_conf *conf, char *errstr, size_t errstr_size);
+
+/* Any partition: the partitioner chooses (by key, sticky for a null key). */
+#define SL_PARTITION_ANY (-1)
+
+typedef struct sl_header {
+    const char *name;  /* NUL-terminated, not NULL */
+    const void *value; /* NULL: a null value */
+    size_t value_len;
+} sl_header;
+
+/* A message to produce. Zero-initialise it, so that fields added in later
+ * versions take their defaults. */
+typedef struct sl_msg {
+    const char *topic; /* NUL-terminated */
+    int32_t partition; /* SL_PARTITION_ANY, or a partition of the topic */
+    const void *key;   /* NULL: a null key */
+    size_t key_len;
+    const void *value; /* NULL: a null value (a tombstone) */
+    size_t value_len;
+    const sl_header *headers;
+    size_t header_count;
+    int64_t timestamp; /* ms since the epoch; 0: now */
+    void *opaque;      /* handed back in sl_delivery.msg_opaque */
+} sl_msg;
+
+/*
+ * Queues a message; never blocks, never calls back. The key, value, headers
+ * and topic are copied: msg is borrowed for the call only. Returns SL_OK (the
+ * delivery callback will report it), SL_ERR_QUEUE_FULL (poll, then retry),
+ * SL_ERR_MSG_SIZE_TOO_LARGE, SL_ERR_UNKNOWN_PARTITION (the partition is known
+ * not to exist), SL_ERR_INVALID_ARG, SL_ERR_FATAL, SL_ERR_STATE (not a
+ * producer) or SL_ERR_NOMEM.
+ */
+sl_err sl_produce(sl_client *client, const sl_msg *msg);
+
+/* Messages accepted and not yet reported. */
+size_t sl_queue_len(const sl_client *client);
+
+/* ------------------------------------------------------------------ events */
+
+/*
+ * Does the client's work: I/O, timers, callbacks. Waits up to timeout_ms
+ * (0: do what is ready and return; -1: until something is served) and
+ * returns as soon as it has served at least one callback. Returns the number
+ * of callbacks served (>= 0), or SL_ERR_STATE.
+ */
+int sl_poll(sl_client *client, int timeout_ms);
+
+/*
+ * A file descriptor for an external event loop: it becomes readable when the
+ * client has work to do, and then sl_poll(client, 0) does it. Watch it for
+ * reading only, do not read or close it; it is valid until sl_close.
+ */
+int sl_fd(const sl_client *client);
+
+/*
+ * Sends every queued message at once (linger.ms is cut short) and polls
+ * until each has been reported or timeout_ms passes (-1: no limit). Returns
+ * SL_OK when the queue is empty, SL_ERR_TIMED_OUT, or SL_ERR_STATE.
+ */
+sl_err sl_flush(sl_client *client, int timeout_ms);
+
+/*
+ * The partition count of topic, asking the brokers for metadata when it is
+ * not known yet (which, as for a first sl_produce, may create the topic where
+ * brokers auto-create topics). Polls (and serves callbacks) for up to
+ * timeout_ms. Returns SL_OK with *count set, Kafka's
+ * SL_ERR_UNKNOWN_TOPIC_OR_PARTITION, SL_ERR_ALL_BROKERS_DOWN (as soon as every
+ * broker has failed; the error callback said why), SL_ERR_TIMED_OUT,
+ * SL_ERR_INVALID_ARG or SL_ERR_STATE.
+ */
+sl_err sl_topic_partitions(sl_client *client, const char *topic, int timeout_ms, int32_t *count);
+
+/*
+ * Flushes for up to timeout_ms (0: not at all), then reports every message
+ * still held: SL_ERR_CLOSED_UNSENT for those never sent, SL_ERR_CLOSED_INFLIGHT
+ * for those sent and not answered. Then closes the connections and frees the
+ * client. Returns SL_OK when nothing was left to report so (every message
+ * had been delivered or had failed before), else SL_ERR_TIMED_OUT. Call it
+ * outside callbacks (else SL_ERR_STATE, and nothing is closed).
+ * sl_close(NULL, ...) is a no-op.
+ */
+sl_err sl_close(sl_client *client, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
