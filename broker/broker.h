@@ -62,6 +62,11 @@ void handling_respond(struct handling *h, const void *resp);
  * responses before it are written (what Kafka does with a request it cannot
  * answer). The handling is freed. */
 void handling_close(struct handling *h);
+/* A message formatted into the request's arena (at most 511 bytes); the
+ * null string when the arena is full (the error code still says what went
+ * wrong). */
+__attribute__((format(printf, 2, 3))) struct kstr handling_printf(struct handling *h,
+                                                                  const char *fmt, ...);
 /* Allocates from the request's arena (zeroed); NULL when it is exhausted. */
 void *handling_alloc(struct handling *h, size_t n);
 /* The advertised host and port of this node. */

@@ -5,6 +5,8 @@
  * the response.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +73,23 @@ void *handling_alloc(struct handling *h, size_t n)
         memset(p, 0, n);
     }
     return p;
+}
+
+struct kstr handling_printf(struct handling *h, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    size_t len = n < 0 ? 0 : ((size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+    char *s = handling_alloc(h, len + 1);
+    if (s == NULL) {
+        return (struct kstr){NULL, -1};
+    }
+    memcpy(s, tmp, len);
+    s[len] = '\0';
+    return (struct kstr){s, (int32_t)len};
 }
 
 static void handling_free(struct handling *h)

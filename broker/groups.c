@@ -65,7 +65,6 @@
 #define GROUP_ID_MAX         255
 #define NAME_MAX_BYTES       255 /* member, instance, client ids, protocol names */
 #define PROTOCOLS_MAX        32
-#define REPLAY_READ_BYTES    (1u << 20)
 #define MEMBER_ID_SUFFIX_LEN 36
 /* A stored group may hold more members than group.max.size now allows (it
  * was lowered): replay keeps them, up to the setting's own ceiling. */
@@ -753,69 +752,25 @@ static int replay_record(struct groups *gs, const struct batch_record *rec)
     return 0; /* other record kinds (transactions) are not ours to read */
 }
 
-struct replay_wait {
-    bool done;
-    int status;
-};
-
-static void replay_read_done(void *opaque, int status)
+/* One stored batch of the topic: every record applied in order. */
+static int replay_batch(void *opaque, const uint8_t *batch, size_t len,
+                        const struct batch_header *h)
 {
-    struct replay_wait *w = opaque;
-    w->status = status;
-    w->done = true;
+    struct groups *gs = opaque;
+    struct batch_record_iter it;
+    struct batch_record_header slots[1];
+    struct batch_record rec;
+    (void)h;
+    int err = batch_record_iter_init(&it, batch, len, slots, 1);
+    while (err == 0 && (err = batch_record_iter_next(&it, &rec)) == 1) {
+        err = replay_record(gs, &rec);
+    }
+    return err;
 }
 
 static int replay_partition(struct groups *gs, struct log *log)
 {
-    struct buf out;
-    buf_init(&out, 4 * REPLAY_READ_BYTES);
-    int64_t offset = log_start_offset(log);
-    int64_t end = log_end_offset(log);
-    int err = 0;
-    while (err == 0 && offset < end) {
-        buf_reset(&out);
-        struct replay_wait w = {0};
-        struct log_read rd = {.offset = offset,
-                              .max_offset = end,
-                              .max_bytes = REPLAY_READ_BYTES,
-                              .out = &out,
-                              .cb = replay_read_done,
-                              .opaque = &w};
-        int rc = log_read(log, &rd);
-        if (rc == LOG_PENDING) {
-            while (!w.done) {
-                ev_run(gs->loop, EVRUN_ONCE);
-            }
-            rc = w.status;
-        }
-        if (rc <= 0) {
-            err = rc < 0 ? rc : -EUCLEAN;
-            break;
-        }
-        size_t pos = 0;
-        while (err == 0 && pos < out.len) {
-            struct batch_header h;
-            if (batch_header_decode(out.data + pos, out.len - pos, &h) != 0 ||
-                batch_total_bytes(&h) > out.len - pos) {
-                err = -EUCLEAN;
-                break;
-            }
-            size_t n = batch_total_bytes(&h);
-            if (batch_last_offset(&h) >= offset) {
-                struct batch_record_iter it;
-                struct batch_record_header slots[1];
-                struct batch_record rec;
-                err = batch_record_iter_init(&it, out.data + pos, n, slots, 1);
-                while (err == 0 && (err = batch_record_iter_next(&it, &rec)) == 1) {
-                    err = replay_record(gs, &rec);
-                }
-            }
-            offset = batch_last_offset(&h) + 1;
-            pos += n;
-        }
-    }
-    buf_deinit(&out);
-    return err;
+    return log_scan(log, log_start_offset(log), replay_batch, gs);
 }
 
 /* ------------------------------------------------------- persistence */

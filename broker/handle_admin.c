@@ -30,30 +30,6 @@
 
 static const uint8_t zero_id[16];
 
-static struct kstr kstr_of(const char *s)
-{
-    return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
-}
-
-/* A message formatted into the request's arena; null when it does not fit
- * (the error code still says what went wrong). */
-__attribute__((format(printf, 2, 3))) static struct kstr arena_printf(struct handling *h,
-                                                                      const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    size_t len = n < 0 ? 0 : ((size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-    char *s = handling_alloc(h, len + 1);
-    if (s == NULL) {
-        return (struct kstr){NULL, -1};
-    }
-    memcpy(s, tmp, len);
-    return (struct kstr){s, (int32_t)len};
-}
-
 /* ------------------------------------------------------------ configs */
 
 /*
@@ -65,19 +41,19 @@ static int16_t apply_config(struct handling *h,
                             struct topic_settings *config, uint32_t *set, struct kstr *message)
 {
     if (c->value.len < 0) {
-        *message = arena_printf(h, "Null value not supported for topic configs: %.*s", c->name.len,
-                                c->name.ptr);
+        *message = handling_printf(h, "Null value not supported for topic configs: %.*s",
+                                   c->name.len, c->name.ptr);
         return KAFKA_ERR_INVALID_CONFIG;
     }
     int key = c->name.len > 0 ? topic_config_find(c->name.ptr, (size_t)c->name.len) : -1;
     if (key < 0) {
-        *message = arena_printf(h, "Unknown topic config name: %.*s", c->name.len, c->name.ptr);
+        *message = handling_printf(h, "Unknown topic config name: %.*s", c->name.len, c->name.ptr);
         return KAFKA_ERR_INVALID_CONFIG;
     }
     if (topic_config_set(config, (enum topic_config_key)key, c->value.ptr, (size_t)c->value.len) !=
         0) {
-        *message = arena_printf(h, "Invalid value %.*s for configuration %.*s", c->value.len,
-                                c->value.ptr, c->name.len, c->name.ptr);
+        *message = handling_printf(h, "Invalid value %.*s for configuration %.*s", c->value.len,
+                                   c->value.ptr, c->name.len, c->name.ptr);
         return KAFKA_ERR_INVALID_CONFIG;
     }
     *set |= 1u << key;
@@ -98,8 +74,8 @@ static void describe_configs(struct handling *h, const struct topic_settings *co
         char *v = values + k * TOPIC_CONFIG_VALUE_BYTES;
         topic_config_format(config, (enum topic_config_key)k, v, TOPIC_CONFIG_VALUE_BYTES);
         kmsg_init(&kmsg_create_topics_response_creatable_topic_configs_desc, &cs[k]);
-        cs[k].name = kstr_of(topic_config_defs[k].name);
-        cs[k].value = kstr_of(v);
+        cs[k].name = kstr_cstr(topic_config_defs[k].name);
+        cs[k].value = kstr_cstr(v);
         cs[k].config_source =
             (set & (1u << k)) != 0 ? CONFIG_SOURCE_TOPIC : CONFIG_SOURCE_STATIC_BROKER;
     }
@@ -161,35 +137,35 @@ static int16_t create_check(struct handling *h, const struct kmsg_create_topics_
     const struct kmsg_create_topics_request_creatable_topic *in =
         &((const struct kmsg_create_topics_request_creatable_topic *)rq->topics.items)[i];
     if (in->name.len <= 0 || !topic_name_valid(in->name.ptr, (size_t)in->name.len)) {
-        *message = arena_printf(h, "Topic name '%.*s' is illegal: 1 to %d of [a-zA-Z0-9._-]",
-                                in->name.len > 0 ? in->name.len : 0,
-                                in->name.ptr != NULL ? in->name.ptr : "", TOPIC_NAME_MAX);
+        *message = handling_printf(h, "Topic name '%.*s' is illegal: 1 to %d of [a-zA-Z0-9._-]",
+                                   in->name.len > 0 ? in->name.len : 0,
+                                   in->name.ptr != NULL ? in->name.ptr : "", TOPIC_NAME_MAX);
         return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
     }
     if (in->name.len == (int32_t)strlen(METALOG_TOPIC) &&
         memcmp(in->name.ptr, METALOG_TOPIC, strlen(METALOG_TOPIC)) == 0) {
-        *message = arena_printf(h, "Topic name '%s' is reserved", METALOG_TOPIC);
+        *message = handling_printf(h, "Topic name '%s' is reserved", METALOG_TOPIC);
         return KAFKA_ERR_INVALID_TOPIC_EXCEPTION;
     }
     if (topics_find(&b->topics, in->name.ptr, (size_t)in->name.len) != NULL) {
-        *message = arena_printf(h, "Topic '%.*s' already exists.", in->name.len, in->name.ptr);
+        *message = handling_printf(h, "Topic '%.*s' already exists.", in->name.len, in->name.ptr);
         return KAFKA_ERR_TOPIC_ALREADY_EXISTS;
     }
     if (in->assignments.count > 0) {
-        *message = arena_printf(h, "Replica assignments are not supported: give num_partitions");
+        *message = handling_printf(h, "Replica assignments are not supported: give num_partitions");
         return KAFKA_ERR_INVALID_REQUEST;
     }
     *partitions = in->num_partitions == -1 ? b->config.num_partitions : in->num_partitions;
     if (*partitions < 1 || *partitions > PARTITIONS_MAX) {
-        *message = arena_printf(h, "Number of partitions must be 1 to %d (or -1), not %d",
-                                PARTITIONS_MAX, in->num_partitions);
+        *message = handling_printf(h, "Number of partitions must be 1 to %d (or -1), not %d",
+                                   PARTITIONS_MAX, in->num_partitions);
         return KAFKA_ERR_INVALID_PARTITIONS;
     }
     if (in->replication_factor != -1 && in->replication_factor != 1) {
-        *message = arena_printf(h,
-                                "Replication factor %d cannot be reached: this cluster has one "
-                                "broker",
-                                in->replication_factor);
+        *message = handling_printf(h,
+                                   "Replication factor %d cannot be reached: this cluster has one "
+                                   "broker",
+                                   in->replication_factor);
         return KAFKA_ERR_INVALID_REPLICATION_FACTOR;
     }
     *config = b->topics.config;
@@ -235,16 +211,17 @@ static void create_done(void *opaque, int status)
     if (status != 0) {
         out->error_code = (int16_t)kafka_error_from_errno(status);
         out->error_message =
-            arena_printf(h, "The metadata log refused the change: %s", strerror(-status));
+            handling_printf(h, "The metadata log refused the change: %s", strerror(-status));
     } else if (topic == NULL && md_topic_find_id(&b->image, one->id) != NULL) {
         out->error_code = KAFKA_ERR_KAFKA_STORAGE_ERROR;
-        out->error_message = arena_printf(h, "The topic was created but its partitions could not "
-                                             "be opened (see the broker's log)");
+        out->error_message =
+            handling_printf(h, "The topic was created but its partitions could not "
+                               "be opened (see the broker's log)");
     } else if (topic == NULL) {
         /* Another request created the name first: our record was skipped. */
         out->error_code = KAFKA_ERR_TOPIC_ALREADY_EXISTS;
         out->error_message =
-            arena_printf(h, "Topic '%.*s' already exists.", out->name.len, out->name.ptr);
+            handling_printf(h, "Topic '%.*s' already exists.", out->name.len, out->name.ptr);
     } else {
         memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
         out->num_partitions = topic->partition_count;
@@ -286,8 +263,8 @@ static void create_topic(struct create_op *op, const struct kmsg_create_topics_r
     out->error_code = repeated[i] ? KAFKA_ERR_INVALID_REQUEST
                                   : create_check(h, rq, i, &partitions, &config, &set, &message);
     if (repeated[i]) {
-        message = arena_printf(h, "Topic '%.*s' appears more than once in the request",
-                               in->name.len, in->name.ptr);
+        message = handling_printf(h, "Topic '%.*s' appears more than once in the request",
+                                  in->name.len, in->name.ptr);
     }
     if (out->error_code != KAFKA_ERR_NONE) {
         out->error_message = message;
@@ -313,7 +290,8 @@ static void create_topic(struct create_op *op, const struct kmsg_create_topics_r
     metalog_txn_deinit(&txn);
     if (err != 0) {
         out->error_code = (int16_t)kafka_error_from_errno(err);
-        out->error_message = arena_printf(h, "The topic could not be recorded: %s", strerror(-err));
+        out->error_message =
+            handling_printf(h, "The topic could not be recorded: %s", strerror(-err));
         LOG_WARN("broker", "create topic failed topic=%.*s err=%s", in->name.len, in->name.ptr,
                  strerror(-err));
         return;
@@ -402,8 +380,8 @@ static void delete_done(void *opaque, int status)
     struct delete_one *one = opaque;
     if (status != 0) {
         one->out->error_code = (int16_t)kafka_error_from_errno(status);
-        one->out->error_message =
-            arena_printf(one->op->h, "The metadata log refused the change: %s", strerror(-status));
+        one->out->error_message = handling_printf(
+            one->op->h, "The metadata log refused the change: %s", strerror(-status));
     }
     delete_settled(one->op);
 }
@@ -440,13 +418,13 @@ static void delete_topic(struct delete_op *op, const struct kmsg_delete_topics_r
     struct topic *topic = NULL;
     if (h->version >= 6 && s[i].name.len >= 0 && memcmp(s[i].topic_id, zero_id, 16) != 0) {
         out->error_code = KAFKA_ERR_INVALID_REQUEST;
-        out->error_message = kstr_of("You may not specify both topic name and topic id.");
+        out->error_message = kstr_cstr("You may not specify both topic name and topic id.");
     } else if (want.id != NULL && memcmp(want.id, zero_id, 16) == 0) {
         out->error_code = KAFKA_ERR_INVALID_REQUEST;
-        out->error_message = kstr_of("Neither topic name nor id were specified.");
+        out->error_message = kstr_cstr("Neither topic name nor id were specified.");
     } else if (repeated) {
         out->error_code = KAFKA_ERR_INVALID_REQUEST;
-        out->error_message = kstr_of("Duplicate topic name or id.");
+        out->error_message = kstr_cstr("Duplicate topic name or id.");
     } else if (want.id != NULL) {
         topic = topics_find_id(&b->topics, want.id);
         out->error_code = topic == NULL ? KAFKA_ERR_UNKNOWN_TOPIC_ID : KAFKA_ERR_NONE;
@@ -461,7 +439,7 @@ static void delete_topic(struct delete_op *op, const struct kmsg_delete_topics_r
     /* The response outlives the topic: its name and id are copied. Once the
      * removal is applied, topics_sync deletes the partitions. */
     memcpy(out->topic_id, topic->id, 16);
-    out->name = arena_printf(h, "%s", topic->name);
+    out->name = handling_printf(h, "%s", topic->name);
     struct delete_one *one = handling_alloc(h, sizeof(*one));
     struct metalog_txn txn;
     metalog_txn_init(&txn);
@@ -475,7 +453,7 @@ static void delete_topic(struct delete_op *op, const struct kmsg_delete_topics_r
     if (err != 0) {
         out->error_code = (int16_t)kafka_error_from_errno(err);
         out->error_message =
-            arena_printf(h, "The removal could not be recorded: %s", strerror(-err));
+            handling_printf(h, "The removal could not be recorded: %s", strerror(-err));
         LOG_WARN("broker", "delete topic failed topic=%s err=%s", topic->name, strerror(-err));
         return;
     }

@@ -64,30 +64,6 @@ _Static_assert(BROKER_PATH_BYTES <= BROKER_VALUE_BYTES, "a path setting fits the
     "The response does not fit this broker's memory for one request: ask for fewer resources "     \
     "or keys at a time"
 
-static struct kstr kstr_of(const char *s)
-{
-    return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
-}
-
-/* A message formatted into the request's arena; null when it does not fit
- * (the error code still says what went wrong). */
-__attribute__((format(printf, 2, 3))) static struct kstr arena_printf(struct handling *h,
-                                                                      const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    size_t len = n < 0 ? 0 : ((size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-    char *s = handling_alloc(h, len + 1);
-    if (s == NULL) {
-        return (struct kstr){NULL, -1};
-    }
-    memcpy(s, tmp, len);
-    return (struct kstr){s, (int32_t)len};
-}
-
 /* A copy of s in the arena; null when it does not fit. */
 static struct kstr arena_kstr(struct handling *h, const char *s, size_t len)
 {
@@ -140,14 +116,14 @@ static bool topic_entry(struct handling *h, const struct kmsg_describe_configs_r
     }
     topic_config_format(&topic->config, k, value, TOPIC_CONFIG_VALUE_BYTES);
     kmsg_init(&kmsg_describe_configs_response_describe_configs_resource_result_desc, e);
-    e->name = kstr_of(def->name);
-    e->value = kstr_of(value);
+    e->name = kstr_cstr(def->name);
+    e->value = kstr_cstr(value);
     e->read_only = false;
     e->is_default = !overridden;
     e->config_source = overridden ? SOURCE_TOPIC : SOURCE_STATIC_BROKER;
     e->is_sensitive = false;
     e->config_type = (int8_t)def->type;
-    e->documentation = rq->include_documentation ? kstr_of(def->doc) : (struct kstr){NULL, -1};
+    e->documentation = rq->include_documentation ? kstr_cstr(def->doc) : (struct kstr){NULL, -1};
     e->synonyms = (struct karray){NULL, 0};
     if (!rq->include_synonyms) {
         return true;
@@ -165,7 +141,7 @@ static bool topic_entry(struct handling *h, const struct kmsg_describe_configs_r
             e->name, e->value, SOURCE_TOPIC};
     }
     syn[n++] = (struct kmsg_describe_configs_response_describe_configs_synonym){
-        kstr_of(def->broker_key), kstr_of(broker_value), SOURCE_STATIC_BROKER};
+        kstr_cstr(def->broker_key), kstr_cstr(broker_value), SOURCE_STATIC_BROKER};
     e->synonyms = (struct karray){syn, n};
     return true;
 }
@@ -178,15 +154,15 @@ describe_topic(struct handling *h, const struct kmsg_describe_configs_request *r
     struct kstr name = res->resource_name;
     if (name.len <= 0 || !topic_name_valid(name.ptr, (size_t)name.len)) {
         result_error(out, KAFKA_ERR_INVALID_TOPIC_EXCEPTION,
-                     arena_printf(h, "Topic name '%.*s' is illegal: 1 to %d of [a-zA-Z0-9._-]",
-                                  name.len > 0 ? name.len : 0, name.len > 0 ? name.ptr : "",
-                                  TOPIC_NAME_MAX));
+                     handling_printf(h, "Topic name '%.*s' is illegal: 1 to %d of [a-zA-Z0-9._-]",
+                                     name.len > 0 ? name.len : 0, name.len > 0 ? name.ptr : "",
+                                     TOPIC_NAME_MAX));
         return;
     }
     const struct topic *topic = topics_find(&h->broker->topics, name.ptr, (size_t)name.len);
     if (topic == NULL) {
         result_error(out, KAFKA_ERR_UNKNOWN_TOPIC_OR_PARTITION,
-                     arena_printf(h, "Topic '%.*s' does not exist.", name.len, name.ptr));
+                     handling_printf(h, "Topic '%.*s' does not exist.", name.len, name.ptr));
         LOG_INFO("broker", "describe configs: unknown topic=%.*s peer=%s", name.len, name.ptr,
                  conn_peer(h->req->conn));
         return;
@@ -194,7 +170,7 @@ describe_topic(struct handling *h, const struct kmsg_describe_configs_request *r
     struct kmsg_describe_configs_response_describe_configs_resource_result *entries =
         handling_alloc(h, TOPIC_CONFIG_COUNT * sizeof(*entries));
     if (entries == NULL) {
-        result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_of(NO_ROOM));
+        result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_cstr(NO_ROOM));
         return;
     }
     int32_t n = 0;
@@ -203,7 +179,7 @@ describe_topic(struct handling *h, const struct kmsg_describe_configs_request *r
             continue;
         }
         if (!topic_entry(h, rq, topic, (enum topic_config_key)k, &entries[n++])) {
-            result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_of(NO_ROOM));
+            result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_cstr(NO_ROOM));
             return;
         }
     }
@@ -239,7 +215,7 @@ static bool broker_entry(struct handling *h, const struct kmsg_describe_configs_
 {
     char text[BROKER_VALUE_BYTES];
     kmsg_init(&kmsg_describe_configs_response_describe_configs_resource_result_desc, e);
-    e->name = kstr_of(key->name);
+    e->name = kstr_cstr(key->name);
     e->value = (struct kstr){NULL, -1};
     if (conf_format(key, &h->broker->config, text, sizeof(text)) == 0) {
         e->value = arena_kstr(h, text, strlen(text));
@@ -255,7 +231,7 @@ static bool broker_entry(struct handling *h, const struct kmsg_describe_configs_
     e->config_source = SOURCE_STATIC_BROKER;
     e->is_sensitive = false;
     e->config_type = broker_key_type(key);
-    e->documentation = rq->include_documentation ? kstr_of(key->doc) : (struct kstr){NULL, -1};
+    e->documentation = rq->include_documentation ? kstr_cstr(key->doc) : (struct kstr){NULL, -1};
     e->synonyms = (struct karray){NULL, 0};
     if (rq->include_synonyms) {
         struct kmsg_describe_configs_response_describe_configs_synonym *syn =
@@ -302,17 +278,17 @@ describe_broker(struct handling *h, const struct kmsg_describe_configs_request *
     int32_t node_id = h->broker->config.node_id;
     int32_t id = node_id; /* the empty name: this broker */
     if (name.len > 0 && !parse_broker_id(name, &id)) {
-        result_error(
-            out, KAFKA_ERR_INVALID_REQUEST,
-            arena_printf(h, "Broker id must be an integer, but it is: %.*s", name.len, name.ptr));
+        result_error(out, KAFKA_ERR_INVALID_REQUEST,
+                     handling_printf(h, "Broker id must be an integer, but it is: %.*s", name.len,
+                                     name.ptr));
         return;
     }
     if (id != node_id) {
         result_error(out, KAFKA_ERR_INVALID_REQUEST,
-                     arena_printf(h,
-                                  "Unexpected broker id, expected %" PRId32
-                                  " or empty string, but received %.*s",
-                                  node_id, name.len, name.ptr));
+                     handling_printf(h,
+                                     "Unexpected broker id, expected %" PRId32
+                                     " or empty string, but received %.*s",
+                                     node_id, name.len, name.ptr));
         LOG_INFO("broker", "describe configs: broker %.*s is not this one (%d) peer=%s", name.len,
                  name.ptr, node_id, conn_peer(h->req->conn));
         return;
@@ -320,7 +296,7 @@ describe_broker(struct handling *h, const struct kmsg_describe_configs_request *
     struct kmsg_describe_configs_response_describe_configs_resource_result *entries =
         handling_alloc(h, broker_config_key_count * sizeof(*entries));
     if (entries == NULL) {
-        result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_of(NO_ROOM));
+        result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_cstr(NO_ROOM));
         return;
     }
     int32_t n = 0;
@@ -329,7 +305,7 @@ describe_broker(struct handling *h, const struct kmsg_describe_configs_request *
             continue;
         }
         if (!broker_entry(h, rq, &broker_config_keys[k], &entries[n++])) {
-            result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_of(NO_ROOM));
+            result_error(out, KAFKA_ERR_UNKNOWN_SERVER_ERROR, kstr_cstr(NO_ROOM));
             return;
         }
     }
@@ -387,11 +363,11 @@ void handle_describe_configs(struct handling *h)
             describe_broker(h, rq, &in[i], out);
         } else {
             result_error(out, KAFKA_ERR_INVALID_REQUEST,
-                         arena_printf(h,
-                                      "Resource type %d (%s) is not supported: this broker "
-                                      "describes TOPIC (2) and BROKER (4) configs",
-                                      in[i].resource_type,
-                                      resource_type_name(in[i].resource_type)));
+                         handling_printf(h,
+                                         "Resource type %d (%s) is not supported: this broker "
+                                         "describes TOPIC (2) and BROKER (4) configs",
+                                         in[i].resource_type,
+                                         resource_type_name(in[i].resource_type)));
             LOG_INFO("broker", "describe configs: resource type %d unsupported peer=%s",
                      in[i].resource_type, conn_peer(h->req->conn));
         }

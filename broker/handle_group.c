@@ -17,14 +17,9 @@
 #include "common/log.h"
 #include "proto/errors.h"
 
-static struct kstr kstr_of(const char *s)
-{
-    return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
-}
-
 static struct kstr kstr_nonnull(const char *s)
 {
-    return kstr_of(s != NULL ? s : "");
+    return kstr_cstr(s != NULL ? s : "");
 }
 
 static void respond_or_close(struct handling *h, const void *resp, bool ok, const char *what)
@@ -44,15 +39,15 @@ static void respond_or_close(struct handling *h, const void *resp, bool ok, cons
 static int16_t coordinator_for(int8_t key_type, struct kstr key, struct kstr *message)
 {
     if (key_type == 1) {
-        *message = kstr_of("Transactions are not supported by this broker");
+        *message = kstr_cstr("Transactions are not supported by this broker");
         return KAFKA_ERR_COORDINATOR_NOT_AVAILABLE;
     }
     if (key_type != 0) {
-        *message = kstr_of("Unknown coordinator key type");
+        *message = kstr_cstr("Unknown coordinator key type");
         return KAFKA_ERR_INVALID_REQUEST;
     }
     if (key.len <= 0) {
-        *message = kstr_of("Empty group id");
+        *message = kstr_cstr("Empty group id");
         return KAFKA_ERR_INVALID_GROUP_ID;
     }
     *message = (struct kstr){NULL, -1};
@@ -73,7 +68,7 @@ void handle_find_coordinator(struct handling *h)
             coordinator_for(h->version >= 1 ? rq->key_type : 0, rq->key, &resp.error_message);
         bool ok = resp.error_code == KAFKA_ERR_NONE;
         resp.node_id = ok ? b->config.node_id : -1;
-        resp.host = kstr_of(ok ? host : "");
+        resp.host = kstr_cstr(ok ? host : "");
         resp.port = ok ? port : -1;
         handling_respond(h, &resp);
         return;
@@ -88,7 +83,7 @@ void handle_find_coordinator(struct handling *h)
         cs[i].error_code = coordinator_for(rq->key_type, keys[i], &cs[i].error_message);
         bool ok = cs[i].error_code == KAFKA_ERR_NONE;
         cs[i].node_id = ok ? b->config.node_id : -1;
-        cs[i].host = kstr_of(ok ? host : "");
+        cs[i].host = kstr_cstr(ok ? host : "");
         cs[i].port = ok ? port : -1;
     }
     resp.coordinators = (struct karray){cs, n};
@@ -104,17 +99,17 @@ static void join_done(void *opaque, const struct join_result *r)
     kmsg_init(&kmsg_join_group_response_desc, &resp);
     resp.error_code = r->error;
     resp.generation_id = r->generation;
-    resp.protocol_type = kstr_of(r->protocol_type);
+    resp.protocol_type = kstr_cstr(r->protocol_type);
     /* protocol_name is nullable only from v7. */
-    resp.protocol_name = h->version >= 7 ? kstr_of(r->protocol) : kstr_nonnull(r->protocol);
+    resp.protocol_name = h->version >= 7 ? kstr_cstr(r->protocol) : kstr_nonnull(r->protocol);
     resp.leader = kstr_nonnull(r->leader);
     resp.member_id = kstr_nonnull(r->member_id);
     struct kmsg_join_group_response_join_group_response_member *ms =
         handling_alloc(h, (size_t)(r->member_count > 0 ? r->member_count : 1) * sizeof(*ms));
     for (int32_t i = 0; ms != NULL && i < r->member_count; i++) {
         kmsg_init(&kmsg_join_group_response_join_group_response_member_desc, &ms[i]);
-        ms[i].member_id = kstr_of(r->members[i].member_id);
-        ms[i].group_instance_id = kstr_of(r->members[i].instance_id);
+        ms[i].member_id = kstr_cstr(r->members[i].member_id);
+        ms[i].group_instance_id = kstr_cstr(r->members[i].instance_id);
         ms[i].metadata = (struct kbytes){r->members[i].metadata, r->members[i].metadata_len};
     }
     resp.members = (struct karray){ms, ms != NULL ? r->member_count : 0};
@@ -164,8 +159,8 @@ static void sync_done(void *opaque, const struct sync_result *r)
     struct kmsg_sync_group_response resp;
     kmsg_init(&kmsg_sync_group_response_desc, &resp);
     resp.error_code = r->error;
-    resp.protocol_type = kstr_of(r->protocol_type);
-    resp.protocol_name = kstr_of(r->protocol);
+    resp.protocol_type = kstr_cstr(r->protocol_type);
+    resp.protocol_name = kstr_cstr(r->protocol);
     resp.assignment = (struct kbytes){r->assignment, r->assignment != NULL ? r->assignment_len : 0};
     handling_respond(h, &resp);
 }
@@ -349,7 +344,7 @@ static void fill_partition(fetch_part *out, const struct committed *c, int32_t p
     out->partition_index = partition;
     out->committed_offset = c != NULL ? c->offset : -1;
     out->committed_leader_epoch = c != NULL ? c->leader_epoch : -1;
-    out->metadata = kstr_of(c != NULL ? c->metadata : "");
+    out->metadata = kstr_cstr(c != NULL ? c->metadata : "");
     out->error_code = KAFKA_ERR_NONE;
 }
 
@@ -429,7 +424,7 @@ static bool fetch_all(struct handling *h, struct kstr group, struct karray *out)
         if (i == 0 || strcmp(col.list[i]->topic, col.list[i - 1]->topic) != 0) {
             t++;
             kmsg_init(&kmsg_offset_fetch_response_offset_fetch_response_topic_desc, &ts[t]);
-            ts[t].name = kstr_of(col.list[i]->topic);
+            ts[t].name = kstr_cstr(col.list[i]->topic);
             ts[t].partitions = (struct karray){&ps[i], 0};
         }
         fill_partition(&ps[i], col.list[i], col.list[i]->partition);
@@ -526,10 +521,10 @@ static void describe_member(void *opaque, const struct member_view *m)
     struct kmsg_describe_groups_response_described_group_member *out = &d->list[d->count++];
     kmsg_init(&kmsg_describe_groups_response_described_group_member_desc, out);
     /* The coordinator's strings outlive this response's encoding: it runs now. */
-    out->member_id = kstr_of(m->member_id);
-    out->group_instance_id = kstr_of(m->instance_id);
-    out->client_id = kstr_of(m->client_id);
-    out->client_host = kstr_of(m->client_host);
+    out->member_id = kstr_cstr(m->member_id);
+    out->group_instance_id = kstr_cstr(m->instance_id);
+    out->client_id = kstr_cstr(m->client_id);
+    out->client_host = kstr_cstr(m->client_host);
     out->member_metadata = (struct kbytes){m->metadata, m->metadata != NULL ? m->metadata_len : 0};
     out->member_assignment =
         (struct kbytes){m->assignment, m->assignment != NULL ? m->assignment_len : 0};
@@ -553,13 +548,13 @@ void handle_describe_groups(struct handling *h)
             out[i].error_code = KAFKA_ERR_INVALID_GROUP_ID;
         } else if (!groups_describe(h->broker->groups, names[i], &v, describe_member, &d)) {
             /* Kafka describes an unknown group as Dead, without an error. */
-            out[i].group_state = kstr_of("Dead");
-            out[i].protocol_type = kstr_of("");
-            out[i].protocol_data = kstr_of("");
+            out[i].group_state = kstr_cstr("Dead");
+            out[i].protocol_type = kstr_cstr("");
+            out[i].protocol_data = kstr_cstr("");
         } else {
-            out[i].group_state = kstr_of(v.state);
-            out[i].protocol_type = kstr_of(v.protocol_type);
-            out[i].protocol_data = kstr_of(v.protocol);
+            out[i].group_state = kstr_cstr(v.state);
+            out[i].protocol_type = kstr_cstr(v.protocol_type);
+            out[i].protocol_data = kstr_cstr(v.protocol);
         }
         out[i].members = (struct karray){d.list, d.count};
     }
@@ -602,10 +597,10 @@ static void list_one(void *opaque, const struct group_view *g)
     }
     struct kmsg_list_groups_response_listed_group *out = &l->list[l->count++];
     kmsg_init(&kmsg_list_groups_response_listed_group_desc, out);
-    out->group_id = kstr_of(g->id);
-    out->protocol_type = kstr_of(g->protocol_type);
-    out->group_state = kstr_of(g->state);
-    out->group_type = kstr_of("classic");
+    out->group_id = kstr_cstr(g->id);
+    out->protocol_type = kstr_cstr(g->protocol_type);
+    out->group_state = kstr_cstr(g->state);
+    out->group_type = kstr_cstr("classic");
 }
 
 void handle_list_groups(struct handling *h)

@@ -14,11 +14,6 @@
 #include "common/log.h"
 #include "proto/errors.h"
 
-static struct kstr kstr_of(const char *s)
-{
-    return (struct kstr){s, s != NULL ? (int32_t)strlen(s) : -1};
-}
-
 void handle_api_versions(struct handling *h)
 {
     struct kmsg_api_versions_response resp;
@@ -74,7 +69,7 @@ static void describe_topic(struct handling *h,
         parts[p].error_code = err != 0 ? KAFKA_ERR_KAFKA_STORAGE_ERROR : KAFKA_ERR_NONE;
     }
     out->error_code = KAFKA_ERR_NONE;
-    out->name = kstr_of(topic->name);
+    out->name = kstr_cstr(topic->name);
     out->is_internal = strcmp(topic->name, GROUPS_TOPIC) == 0;
     memcpy(out->topic_id, topic->id, sizeof(out->topic_id));
     out->partitions = (struct karray){parts, topic->partition_count};
@@ -183,9 +178,9 @@ static void metadata_respond(struct handling *h)
     const char *host;
     broker_endpoint(b, &host, &me->port);
     me->node_id = b->config.node_id;
-    me->host = kstr_of(host);
+    me->host = kstr_cstr(host);
     resp.brokers = (struct karray){me, 1};
-    resp.cluster_id = kstr_of(b->config.cluster_id);
+    resp.cluster_id = kstr_cstr(b->config.cluster_id);
     resp.controller_id = b->config.node_id;
 
     /* v0: an empty list means every topic; v1+: null means every topic. */

@@ -18,9 +18,6 @@
 #include "common/log.h"
 #include "proto/batch.h"
 
-/* Bytes read per replay step: several batches at a time. */
-#define REPLAY_READ_BYTES (1u << 20)
-
 struct pending {
     struct metalog *ml;
     struct pending *next;
@@ -62,82 +59,26 @@ int metalog_txn_mark(struct metalog_txn *txn)
 
 /* ------------------------------------------------------------ replay */
 
-struct replay {
-    struct log_read rd;
-    struct buf out;
-    bool done;
-    int status;
-};
-
-static void replay_read_done(void *opaque, int status)
+/* One stored batch of the log, applied to the image. */
+static int replay_batch(void *opaque, const uint8_t *batch, size_t len,
+                        const struct batch_header *h)
 {
-    struct replay *r = opaque;
-    r->status = status;
-    r->done = true;
-}
-
-/* Applies the whole batches in buf; returns the offset after the last one
- * or a negative error. */
-static int64_t replay_apply(struct metalog *ml, const struct buf *out, int64_t offset)
-{
-    size_t pos = 0;
-    while (pos < out->len) {
-        struct batch_header h;
-        if (batch_header_decode(out->data + pos, out->len - pos, &h) != 0 ||
-            batch_total_bytes(&h) > out->len - pos) {
-            return -EUCLEAN; /* the log hands out whole batches only */
-        }
-        size_t n = batch_total_bytes(&h);
-        if (batch_last_offset(&h) >= offset) {
-            int rc = md_apply_batch(ml->image, out->data + pos, n);
-            if (rc < 0) {
-                LOG_ERROR("metalog", "cannot apply a metadata batch offset=%lld err=%s",
-                          (long long)h.base_offset, strerror(-rc));
-                return rc == -ENOMEM ? rc : -EUCLEAN;
-            }
-            if (ml->applied != NULL) {
-                ml->applied(ml->opaque, 1);
-            }
-        }
-        offset = batch_last_offset(&h) + 1;
-        pos += n;
+    struct metalog *ml = opaque;
+    int rc = md_apply_batch(ml->image, batch, len);
+    if (rc < 0) {
+        LOG_ERROR("metalog", "cannot apply a metadata batch offset=%lld err=%s",
+                  (long long)h->base_offset, strerror(-rc));
+        return rc == -ENOMEM ? rc : -EUCLEAN;
     }
-    return offset;
+    if (ml->applied != NULL) {
+        ml->applied(ml->opaque, 1);
+    }
+    return 0;
 }
 
 static int replay(struct metalog *ml)
 {
-    struct replay r = {0};
-    buf_init(&r.out, 4 * REPLAY_READ_BYTES);
-    int64_t offset = log_start_offset(ml->log);
-    int64_t end = log_end_offset(ml->log);
-    int err = 0;
-    while (err == 0 && offset < end) {
-        buf_reset(&r.out);
-        r.rd = (struct log_read){.offset = offset,
-                                 .max_offset = end,
-                                 .max_bytes = REPLAY_READ_BYTES,
-                                 .out = &r.out,
-                                 .cb = replay_read_done,
-                                 .opaque = &r};
-        r.done = false;
-        int rc = log_read(ml->log, &r.rd);
-        if (rc == LOG_PENDING) {
-            while (!r.done) {
-                ev_run(ml->loop, EVRUN_ONCE);
-            }
-            rc = r.status;
-        }
-        if (rc <= 0) {
-            err = rc < 0 ? rc : -EUCLEAN; /* nothing below the end: the log lies */
-            break;
-        }
-        int64_t next = replay_apply(ml, &r.out, offset);
-        err = next < 0 ? (int)next : 0;
-        offset = next;
-    }
-    buf_deinit(&r.out);
-    return err;
+    return log_scan(ml->log, log_start_offset(ml->log), replay_batch, ml);
 }
 
 /* ------------------------------------------------------------ compact */

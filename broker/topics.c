@@ -384,8 +384,8 @@ static int open_partitions(struct topics *t, struct topic *topic)
                 int64_t now = time_wall_ms();
                 err = part->msgids == NULL
                           ? -ENOMEM
-                          : msgids_load(part->msgids, part->log, now,
-                                        topic->config.dedup_window_ms, MSGIDS_DECOMPRESSED_MAX);
+                          : msgids_load(part->msgids, part->log, now, topic->config.dedup_window_ms,
+                                        MSGIDS_DECOMPRESSED_MAX);
             }
             if (err != 0) {
                 msgids_free(part->msgids);

@@ -52,6 +52,12 @@ struct kstr {
     int32_t len;
 };
 
+/* A C string as a kstr (borrowed; NULL gives the null string). */
+static inline struct kstr kstr_cstr(const char *s)
+{
+    return (struct kstr){s, s != NULL ? (int32_t)__builtin_strlen(s) : -1};
+}
+
 /* Bytes or a record set: len -1 is null (ptr NULL). */
 struct kbytes {
     const uint8_t *ptr;
