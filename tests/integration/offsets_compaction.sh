@@ -58,7 +58,10 @@ def disk():
     for d in os.listdir(data):
         if d.startswith("__consumer_offsets-"):
             for f in os.scandir(os.path.join(data, d)):
-                st = f.stat()
+                try:
+                    st = f.stat()
+                except FileNotFoundError:
+                    continue  # deleted by a rewrite between listing and stat
                 size, blocks = size + st.st_size, blocks + st.st_blocks * 512
     return size, blocks
 
