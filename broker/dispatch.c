@@ -46,7 +46,7 @@ static const struct {
     {KMSG_API_DESCRIBE_GROUPS, 0, 5, handle_describe_groups},
     {KMSG_API_LIST_GROUPS, 0, 5, handle_list_groups},
     {KMSG_API_DELETE_GROUPS, 0, 2, handle_delete_groups},
-    {KMSG_API_INIT_PRODUCER_ID, 0, 4, handle_init_producer_id},
+    {KMSG_API_INIT_PRODUCER_ID, 0, 5, handle_init_producer_id},
     {KMSG_API_API_VERSIONS, 0, 3, handle_api_versions},
     {KMSG_API_OFFSET_FOR_LEADER_EPOCH, 0, 4, handle_offset_for_leader_epoch},
     {KMSG_API_CREATE_TOPICS, 0, 7, handle_create_topics},
