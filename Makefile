@@ -4,7 +4,7 @@
 #   make run        start a single-node broker (installs Debian packages first)
 #   make test       unit tests, then integration and crash tests
 #   make asan/ubsan the same tests under AddressSanitizer / UBSan (build/asan, build/ubsan)
-#   make bench      storage and broker benchmarks beside fio and a peer (bench/results/)
+#   make bench      storage, broker and group benchmarks beside fio and a peer (bench/results/)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make gen-codec  regenerate proto/kmsg_gen.[ch] from Kafka's schemas
 #   make deps       install missing Debian packages
@@ -120,6 +120,7 @@ test: all
 bench: all
 	bench/storage-bench.sh $(O)
 	bench/broker-bench.sh $(O)
+	/usr/bin/python3 bench/groups-bench.py $(O)
 
 bench-quick: all
 	QUICK=1 bench/storage-bench.sh $(O)

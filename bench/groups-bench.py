@@ -363,6 +363,54 @@ def main():
         json.dump(result, f, indent=2)
         f.write("\n")
     print("wrote " + os.path.relpath(out, REPO))
+    write_report(result)
+
+
+def write_report(r):
+    """bench/results/groups.md: the same figures for people."""
+    c, rb, m = r["commits"], r["rebalance_after_leave"], r["machine"]
+    rows = [
+        ("commits, %d in flight on one connection (raw OffsetCommit frames)"
+         % c["pipelined"]["in_flight"],
+         "%d/s (p50 %.2f ms, p99 %.2f ms)" % (c["pipelined"]["commits_per_s"],
+                                              c["pipelined"]["p50_ms"], c["pipelined"]["p99_ms"])),
+        ("commits, %d connections x %d in flight" % (c["pipelined_connections"]["connections"],
+                                                    c["pipelined_connections"]["in_flight_each"]),
+         "%d/s (p50 %.2f ms, p99 %.2f ms)" % (c["pipelined_connections"]["commits_per_s"],
+                                              c["pipelined_connections"]["p50_ms"],
+                                              c["pipelined_connections"]["p99_ms"])),
+        ("commits, one at a time",
+         "%d/s (p50 %.2f ms, p99 %.2f ms)" % (c["sequential"]["commits_per_s"],
+                                              c["sequential"]["p50_ms"], c["sequential"]["p99_ms"])),
+        ("confluent_kafka commit(asynchronous=False), one at a time",
+         "%d/s (p50 %.2f ms, p99 %.2f ms)" % (c["confluent_kafka_sync"]["commits_per_s"],
+                                              c["confluent_kafka_sync"]["p50_ms"],
+                                              c["confluent_kafka_sync"]["p99_ms"])),
+        ("%d-member group (%d partitions, heartbeat.interval.ms %d) settled again after one member's "
+         "close()" % (rb["members"], rb["partitions"], rb["heartbeat_interval_ms"]),
+         "median %.0f ms (min %.0f, max %.0f over %d trials); the broker's own share median %s ms"
+         % (rb["median_ms"], rb["min_ms"], rb["max_ms"], rb["trials"],
+            "%.0f" % rb["broker_median_ms"] if rb["broker_median_ms"] is not None else "-")),
+    ]
+    lines = [
+        "# Consumer group benchmark",
+        "",
+        "Commit %s%s, %s, %d CPUs, kernel %s; load %s. Written by `bench/groups-bench.py`"
+        " (`make bench`)%s; raw numbers in `groups.json`." % (
+            r["commit"], " (with uncommitted changes)" if r["dirty"] else "", r["date"],
+            m["nproc"], m["kernel"], m["loadavg"], " in quick mode" if r["quick"] else ""),
+        "",
+        "One sluiced started with `config/sluice.conf` (log.flush.policy=always: a commit is"
+        " answered once its record is synced) on the repository's filesystem; clients on the"
+        " same machine (librdkafka %s through confluent_kafka, and raw frames)." % r["librdkafka"],
+        "",
+        "| measured | result |",
+        "| --- | --- |",
+    ] + ["| %s | %s |" % row for row in rows] + [""]
+    path = os.path.join(REPO, "bench", "results", "groups.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print("wrote " + os.path.relpath(path, REPO))
 
 
 if __name__ == "__main__":
