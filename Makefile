@@ -13,7 +13,7 @@ CC       ?= cc
 O        ?= build
 OPT      ?= -O2 -g
 SAN      ?=
-PKGS     := liburing libzstd
+PKGS     := liburing libzstd zlib
 CPPFLAGS += -I. -D_GNU_SOURCE -MMD -MP
 CFLAGS   += -std=gnu17 $(OPT) $(SAN) -Wall -Wextra -Werror -Wformat=2 -Wstrict-prototypes \
             -Wshadow -Wvla -Wno-missing-field-initializers -fno-strict-aliasing \
@@ -73,7 +73,7 @@ $(O)/kafka-bench: $(O)/obj/bench/kafka-bench.o $(O)/libsluice-core.a
 # position-independent (build/pic/), and exports only the API: libsluice.so
 # through the version script, libsluice.a by linking everything into one
 # object whose other symbols are made local, so that an application linking
-# it cannot collide with buf_init or murmur2. Users link -lzstd too.
+# it cannot collide with buf_init or murmur2. Users link -lzstd -lz too.
 CLIENT_SRC     := $(wildcard client/*.c)
 CLIENT_OBJ     := $(CLIENT_SRC:%.c=$(O)/obj/%.o)
 CLI_SRC        := $(wildcard client/cli/*.c)
@@ -99,10 +99,10 @@ $(O)/libsluice.a: $(CLIENT_PIC_OBJ) $(O)/pic/libsluice.syms
 
 $(O)/libsluice.so: $(CLIENT_PIC_OBJ) client/libsluice.map
 	$(CC) -shared $(LDFLAGS) -Wl,--version-script=client/libsluice.map -Wl,--no-undefined \
-	    $(CLIENT_PIC_OBJ) -o $@ $(shell pkg-config --libs libzstd 2>/dev/null)
+	    $(CLIENT_PIC_OBJ) -o $@ $(shell pkg-config --libs libzstd zlib 2>/dev/null)
 
 $(O)/sluice: $(CLI_OBJ) $(O)/libsluice.a
-	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd 2>/dev/null)
+	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd zlib 2>/dev/null)
 
 # Client unit tests see the library's internals (client/internal.h): they link
 # its plain objects, not the archive whose internals are hidden.
@@ -141,12 +141,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS := -std=gnu17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
               -I. -D_GNU_SOURCE
 FUZZ_LIB   := common/crc32c.c common/varint.c common/buf.c common/log.c proto/batch.c \
-              proto/kmsg.c proto/kmsg_gen.c
-FUZZ_TARGETS := batch request
+              proto/kmsg.c proto/kmsg_gen.c proto/compress.c
+FUZZ_LIBS  := $(shell pkg-config --libs libzstd zlib 2>/dev/null)
+FUZZ_TARGETS := batch request decompress
 fuzz:
 	@mkdir -p build/fuzz
 	for t in $(FUZZ_TARGETS); do \
-	    clang $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIB) -o build/fuzz/fuzz_$$t || exit 1; \
+	    clang $(FUZZ_FLAGS) tests/fuzz/fuzz_$$t.c $(FUZZ_LIB) -o build/fuzz/fuzz_$$t $(FUZZ_LIBS) || exit 1; \
 	    mkdir -p build/fuzz/corpus-$$t; \
 	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build/fuzz/corpus-$$t || exit 1; \

@@ -280,21 +280,17 @@ static int plain_records(const uint8_t *batch, const struct batch_header *h,
 {
     const uint8_t *body = batch + BATCH_HEADER_BYTES;
     size_t body_len = batch_total_bytes(h) - BATCH_HEADER_BYTES;
-    switch (h->attributes & BATCH_ATTR_COMPRESSION_MASK) {
-    case BATCH_COMPRESSION_NONE:
+    int codec = h->attributes & BATCH_ATTR_COMPRESSION_MASK;
+    if (codec == BATCH_COMPRESSION_NONE) {
         *records = body;
         *len = body_len;
         return 0;
-    case BATCH_COMPRESSION_ZSTD: {
-        buf_init(&f->plain, decompressed_max);
-        int err = decompress_zstd(body, body_len, decompressed_max, &f->plain);
-        *records = f->plain.data;
-        *len = f->plain.len;
-        return err;
     }
-    default:
-        return -ENOTSUP;
-    }
+    buf_init(&f->plain, decompressed_max);
+    int err = decompress_records(codec, body, body_len, decompressed_max, &f->plain);
+    *records = f->plain.data;
+    *len = f->plain.len;
+    return err;
 }
 
 static int filter_alloc(struct msgids_filter *f, int32_t records, struct batch_set *set,
@@ -343,16 +339,17 @@ static int rebuild(const uint8_t *batch, const struct batch_header *h, const uin
     }
     buf_init(&f->out, BATCH_HEADER_BYTES + kept.len + kept.len / 128 + 4096); /* zstd's bound */
     err = err != 0 ? err : buf_put(&f->out, batch, BATCH_HEADER_BYTES);
-    if (err == 0 && kept.len == 0) {
-        /* An empty batch is written uncompressed, as Kafka's compaction
-         * writes one: clients do not expect an empty compressed blob. */
+    /* zstd is written again as zstd; another codec (which Sluice reads but
+     * does not write) and an empty batch (clients do not expect an empty
+     * compressed blob; Kafka's compaction writes it plain) as plain. */
+    bool zstd =
+        (h->attributes & BATCH_ATTR_COMPRESSION_MASK) == BATCH_COMPRESSION_ZSTD && kept.len > 0;
+    if (err == 0 && !zstd) {
         uint16_t attributes = (uint16_t)(h->attributes & ~BATCH_ATTR_COMPRESSION_MASK);
         be16_put(f->out.data + BATCH_OFF_ATTRIBUTES, attributes);
-    } else if (err == 0 &&
-               (h->attributes & BATCH_ATTR_COMPRESSION_MASK) == BATCH_COMPRESSION_ZSTD) {
-        err = compress_zstd(kept.data, kept.len, zstd_level, &f->out);
-    } else if (err == 0) {
         err = buf_put(&f->out, kept.data, kept.len);
+    } else if (err == 0) {
+        err = compress_zstd(kept.data, kept.len, zstd_level, &f->out);
     }
     buf_deinit(&kept);
     if (err != 0) {

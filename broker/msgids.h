@@ -18,9 +18,9 @@
  * record's bytes, offset delta and the batch's header (so its offsets and,
  * for idempotent producers, its sequence range stay what the producer
  * counted, with gaps where the duplicates were, as a compacted batch has).
- * Plain and zstd batches are filtered; other codecs are refused on a
- * dedup topic (UNSUPPORTED_COMPRESSION_TYPE), since their records cannot be
- * read here.
+ * Batches in every codec Kafka has are filtered; a rebuilt zstd batch
+ * stays zstd, one in another codec (which Sluice reads but does not write)
+ * is stored uncompressed.
  */
 #ifndef SL_BROKER_MSGIDS_H
 #define SL_BROKER_MSGIDS_H
@@ -71,7 +71,7 @@ struct msgids_filter {
 
 /*
  * Filters one batch (whole, validated) against the table. 0 on success;
- * -ENOTSUP for a codec other than none and zstd, -EINVAL for an id longer
+ * -ENOTSUP for an unknown codec, -EINVAL for an id longer
  * than MSGIDS_ID_MAX, -EMSGSIZE when decompressed records pass
  * decompressed_max, -EBADMSG for records that do not parse, -ENOMEM.
  * keep_empty rebuilds a batch of only duplicates as an empty batch (no

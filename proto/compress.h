@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Compression of a RecordBatch's records section. Kafka compresses the
- * records of a batch as one blob after the 61-byte header; for zstd that blob
- * is a standard zstd frame. Only the codecs Sluice links are here: none and
- * zstd (the others are stored and served as sent, never opened).
+ * records of a batch as one blob after the 61-byte header: a gzip stream, a
+ * snappy stream (raw, or in the Java client's xerial framing), an LZ4 frame,
+ * or a zstd frame. Every codec can be read (to filter a batch's records);
+ * Sluice writes zstd only (a batch it rebuilds from another codec is stored
+ * uncompressed).
  */
 #ifndef SL_PROTO_COMPRESS_H
 #define SL_PROTO_COMPRESS_H
@@ -21,5 +23,13 @@ int compress_zstd(const uint8_t *in, size_t len, int level, struct buf *out);
  * max_out bytes. 0, -EMSGSIZE past max_out, -EBADMSG corrupt input,
  * -ENOBUFS (out's bound). */
 int decompress_zstd(const uint8_t *in, size_t len, size_t max_out, struct buf *out);
+
+/* The same for the other codecs, and one entry for all: codec is the
+ * batch's compression attribute (BATCH_COMPRESSION_*); -ENOTSUP for none or
+ * an unknown one. */
+int decompress_gzip(const uint8_t *in, size_t len, size_t max_out, struct buf *out);
+int decompress_snappy(const uint8_t *in, size_t len, size_t max_out, struct buf *out);
+int decompress_lz4(const uint8_t *in, size_t len, size_t max_out, struct buf *out);
+int decompress_records(int codec, const uint8_t *in, size_t len, size_t max_out, struct buf *out);
 
 #endif

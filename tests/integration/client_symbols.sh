@@ -60,11 +60,11 @@ int main(void)
 }
 EOF2
 cc -std=c99 -Wall -Wextra -Werror -pedantic -I client "$W/t.c" -L "$BUILD" -lsluice \
-    $(pkg-config --libs libzstd) -o "$W/t" $san ||
+    $(pkg-config --libs libzstd zlib) -o "$W/t" $san ||
     fail "a program does not build against sluice.h and libsluice.so"
 out=$(LD_LIBRARY_PATH=$BUILD "$W/t") || fail "the program against libsluice.so failed: $?"
 [ "$out" = "0.1.0 QUEUE_FULL" ] || fail "unexpected output: $out"
-cc -std=c99 -I client "$W/t.c" "$BUILD/libsluice.a" $(pkg-config --libs libzstd) -o "$W/ts" \
+cc -std=c99 -I client "$W/t.c" "$BUILD/libsluice.a" $(pkg-config --libs libzstd zlib) -o "$W/ts" \
     $san || fail "static link"
 [ "$("$W/ts")" = "0.1.0 QUEUE_FULL" ] || fail "the program against libsluice.a failed"
 echo "client_symbols: $(wc -l <"$W/header") functions, .so and .a export exactly those: ok"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -212,6 +213,49 @@ static void test_msgids_filter_partial_zstd(void **state)
     filter_partial(true);
 }
 
+/* A gzip batch with duplicates: read through zlib, rebuilt plain. */
+static void test_msgids_filter_partial_gzip(void **state)
+{
+    (void)state;
+    struct msgids *m = msgids_new(1000, "t-0");
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    struct msgids_filter f;
+    make_batch(&b, 0, 10, 0, false, -1);
+    assert_int_equal(msgids_filter(m, b.data, b.len, 0, 60000, 1 << 20, 3, false, &f), 0);
+    msgids_commit(m, &f, 0, 0);
+    msgids_filter_deinit(&f);
+    make_batch(&b, 5, 15, 0, false, -1);
+    uint8_t gz[1 << 16];
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = b.data + BATCH_HEADER_BYTES;
+    zs.avail_in = (uInt)(b.len - BATCH_HEADER_BYTES);
+    zs.next_out = gz;
+    zs.avail_out = sizeof(gz);
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t gz_len = sizeof(gz) - zs.avail_out;
+    deflateEnd(&zs);
+    b.len = BATCH_HEADER_BYTES;
+    assert_int_equal(buf_put(&b, gz, gz_len), 0);
+    be16_put(b.data + BATCH_OFF_ATTRIBUTES, BATCH_COMPRESSION_GZIP);
+    be32_put(b.data + BATCH_OFF_LENGTH, (uint32_t)(b.len - BATCH_LOG_OVERHEAD));
+    be32_put(b.data + BATCH_OFF_CRC, batch_compute_crc(b.data, b.len));
+    assert_int_equal(msgids_filter(m, b.data, b.len, 0, 60000, 1 << 20, 3, false, &f), 0);
+    assert_int_equal(f.duplicates, 5);
+    assert_true(f.rewritten);
+    assert_int_equal(be16_get(f.out.data + BATCH_OFF_ATTRIBUTES) & BATCH_ATTR_COMPRESSION_MASK,
+                     BATCH_COMPRESSION_NONE);
+    char vals[16][16];
+    int32_t deltas[16];
+    assert_int_equal(kept_values(f.out.data, f.out.len, vals, deltas), 5);
+    assert_string_equal(vals[0], "v10");
+    assert_int_equal(deltas[0], 5);
+    msgids_filter_deinit(&f);
+    buf_deinit(&b);
+    msgids_free(m);
+}
+
 static void test_msgids_filter_all_duplicates(void **state)
 {
     (void)state;
@@ -298,10 +342,10 @@ static void test_msgids_filter_refusals(void **state)
     struct buf b;
     buf_init(&b, 1 << 20);
     struct msgids_filter f;
-    /* A codec that cannot be read here. */
+    /* A batch that claims gzip but does not hold it. */
     make_batch(&b, 0, 2, 0, false, -1);
     be16_put(b.data + BATCH_OFF_ATTRIBUTES, BATCH_COMPRESSION_GZIP);
-    assert_int_equal(msgids_filter(m, b.data, b.len, 0, 60000, 1 << 20, 3, false, &f), -ENOTSUP);
+    assert_int_equal(msgids_filter(m, b.data, b.len, 0, 60000, 1 << 20, 3, false, &f), -EBADMSG);
     msgids_filter_deinit(&f);
     /* An id longer than MSGIDS_ID_MAX. */
     static char long_id[MSGIDS_ID_MAX + 1];
@@ -328,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_msgids_table_matches_model),
         cmocka_unit_test(test_msgids_filter_partial_plain),
         cmocka_unit_test(test_msgids_filter_partial_zstd),
+        cmocka_unit_test(test_msgids_filter_partial_gzip),
         cmocka_unit_test(test_msgids_filter_all_duplicates),
         cmocka_unit_test(test_msgids_filter_within_batch_and_without_ids),
         cmocka_unit_test(test_msgids_filter_refusals),
