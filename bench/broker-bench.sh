@@ -178,6 +178,34 @@ common=(--size 1024 --acks all --linger-ms 5 --partitions 1 --create)
 bounded=(--brokers "$broker" "${common[@]}" --count "$produce_count"
     --inflight-kbytes "$bounded_kbytes" --delete)
 
+# sl CASE TOPIC SLUICE-ARGS...: the same shape through libsluice (the sluice
+# CLI reading 1 KiB lines from a file), whose idempotent producer keeps up
+# to 5 requests in flight per partition; the summary line becomes a JSON line
+# like kafka-bench's.
+sl() {
+    local name=$1 topic=$2 out mbs secs ticks0 read0 refused0
+    shift 2
+    "$py" -c 'import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+admin = AdminClient({"bootstrap.servers": sys.argv[1]})
+admin.create_topics([NewTopic(sys.argv[2], 1, 1)])[sys.argv[2]].result(10)' "$broker" "$topic"
+    echo "sluice produce: $name" >&2
+    ticks0=$(broker_cpu_ticks) read0=$(broker_read_bytes) refused0=$(broker_refusals)
+    out=$("$bindir/sluice" produce -b "$broker" -X acks=all -X linger.ms=5 "$@" "$topic" \
+        -f "$lines" 2>&1) || {
+        printf '%s\n' "$out"
+        echo "broker-bench.sh: case $name failed" >&2
+        exit 1
+    }
+    printf '%s\n' "$out"
+    mbs=$(printf '%s\n' "$out" | sed -n 's/.*records\/s, \([0-9.]*\) MB\/s.*/\1/p' | tail -1)
+    secs=$(printf '%s\n' "$out" | sed -n 's/.* in \([0-9.]*\) s: .*/\1/p' | tail -1)
+    printf '%s\t{"mb_per_s": %s, "seconds": %s, "bytes": %s, "lat_p50_ms": 0, "client_cpu_s": 0}\t%s\t%s\t%s\n' \
+        "$name" "${mbs:-0}" "${secs:-0}" "$lines_bytes" "$(($(broker_cpu_ticks) - ticks0))" \
+        "$(($(broker_read_bytes) - read0))" "$(($(broker_refusals) - refused0))" \
+        >>"$scratch/results.tsv"
+}
+
 # pair_cases N: the idempotence and dedup cases of pair N, on sluiced only.
 # Each comparison runs back to back, and which side goes first alternates
 # from pair to pair, so that neither always follows the other's deletion.
@@ -207,7 +235,24 @@ pair_cases() {
         off) kb "dedup_off_$n" produce --topic "dedup-off-$n" "${bounded[@]}" --msg-id ;;
         esac
     done
+    for c in "${dedup[@]}"; do # the same alternation, for libsluice
+        case $c in
+        on) sl "sl_on_$n" "sl-on-$n" -X enable.idempotence=true ;;
+        off) sl "sl_off_$n" "sl-off-$n" -X enable.idempotence=false ;;
+        esac
+    done
 }
+
+# The lines libsluice produces: as many 1 KiB records as the kafka-bench cases.
+lines=$scratch/lines.txt
+"$py" -c 'import sys
+n = int(sys.argv[2][:-1]) * {"k": 1 << 10, "m": 1 << 20}[sys.argv[2][-1]] \
+    if sys.argv[2][-1] in "km" else int(sys.argv[2])
+line = b"x" * 1023 + b"\n"
+with open(sys.argv[1], "wb") as f:
+    for _ in range(n):
+        f.write(line)' "$lines" "$produce_count"
+lines_bytes=$(($(stat -c %s "$lines") * 1023 / 1024))
 
 fio_bytes=""
 for round in $(seq 1 "$rounds"); do
@@ -406,6 +451,15 @@ case(f"idempotent producer: produce {bounded_shape}, enable.idempotence=true",
      pi["mb_s"], "MB/s", "the same with enable.idempotence=false, back to back", pi["ref_mb_s"],
      ">= 0.95x off", pi["ratio"] >= 0.95)
 cases[-1]["ratio"] = round(pi["ratio"], 3)
+ps = sluiced_pair("sl_on", "sl_off")
+case(f"idempotent producer through libsluice (the sluice CLI, 1 KiB lines from a file, acks=all, "
+     f"linger.ms=5, up to 5 requests in flight per partition): enable.idempotence=true",
+     f"{ps['mb_s']:.1f} MB/s vs {ps['ref_mb_s']:.1f} MB/s (broker CPU "
+     f"{ps['broker_cpu_s_per_gb']:.2f} vs {ps['ref_broker_cpu_s_per_gb']:.2f} s/GB; "
+     f"{pairs_note(ps)})",
+     ps["mb_s"], "MB/s", "the same with enable.idempotence=false, back to back", ps["ref_mb_s"],
+     ">= 0.95x off", ps["ratio"] >= 0.95)
+cases[-1]["ratio"] = round(ps["ratio"], 3)
 po = sluiced_pair("idem_on", "idem_one")
 case("idempotent producer against a plain one held to librdkafka's idempotent pipeline "
      "(max.in.flight=1: librdkafka's idempotent producer keeps one Produce in flight per "
@@ -549,7 +603,7 @@ doc = {"date": env["DATE"], "commit": env["COMMIT"], "dirty": env["DIRTY"] == "1
        "quick": quick, "rounds": rounds, "machine": machine, "broker_config": broker_config,
        "librdkafka": librdkafka, "bounded_kbytes": int(env["BOUNDED_KBYTES"]),
        "produce": pd, "produce_bounded": pb, "pairs": npairs,
-       "idempotence": pi, "idempotence_vs_one_in_flight": po,
+       "idempotence": pi, "idempotence_libsluice": ps, "idempotence_vs_one_in_flight": po,
        "dedup": dict(pm, window_ms=int(env["DEDUP_WINDOW_MS"]), ids_max=int(env["DEDUP_IDS_MAX"]),
                      runs_table_full=int(env["DEDUP_EVICTING"])),
        "fio_seq1m_fdatasync_mb_s": fio, "fio_size": env["FIO_SIZE"], "cases": cases, "raw": raw}
