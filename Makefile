@@ -81,7 +81,9 @@ CLI_OBJ        := $(CLI_SRC:%.c=$(O)/obj/%.o)
 CLIENT_PIC_OBJ := $(patsubst %.c,$(O)/pic/%.o,$(CLIENT_SRC) $(wildcard common/*.c proto/*.c))
 CLIENT_ALL     := $(O)/libsluice.a $(O)/libsluice.so $(O)/sluice
 
-all: $(CLIENT_ALL)
+# CLIENT_OBJ is named here so that make builds a new client file's object
+# for the tests' pattern rule below instead of passing over that rule.
+all: $(CLIENT_ALL) $(CLIENT_OBJ)
 
 $(O)/pic/%.o: %.c
 	@mkdir -p $(@D)

@@ -198,7 +198,11 @@ void slc_timers(sl_client *c, int64_t now_ms, int64_t *next_ms)
 {
     slc_brokers_check_timeouts(c, now_ms, next_ms);
     slc_metadata_tick(c, now_ms, next_ms);
-    slc_producer_tick(c, now_ms, next_ms);
+    if (c->cons != NULL) {
+        slc_consumer_tick(c, now_ms, next_ms);
+    } else {
+        slc_producer_tick(c, now_ms, next_ms);
+    }
     for (uint32_t i = 0; i < c->broker_count; i++) {
         slc_broker_flush(c, c->brokers[i], now_ms);
     }
@@ -234,11 +238,15 @@ static int run(sl_client *c, int timeout_ms)
         next_ms = INT64_MAX;
         slc_timers(c, now_ms, &next_ms);
         served += slc_dispatch(c);
-        if (served > 0 || (waited && now_ms >= deadline)) {
+        bool ready = slc_consumer_ready(c);
+        if (served > 0 || (waited && (ready || now_ms >= deadline))) {
             break;
         }
         int64_t until = SL_MIN(deadline, next_ms);
         int wait = until <= now_ms ? 0 : (int)SL_MIN(until - now_ms, (int64_t)INT_MAX);
+        if (ready) {
+            wait = 0; /* records are waiting: read what has come, do not sleep */
+        }
         struct epoll_event evs[EVENTS_PER_WAIT];
         int n = epoll_wait(c->epfd, evs, EVENTS_PER_WAIT, wait);
         waited = true;
@@ -355,6 +363,7 @@ static void client_free(sl_client *c)
     close(c->timerfd);
     buf_deinit(&c->scratch);
     free(c->arena_mem);
+    slc_consumer_free(c->cons);
     sl_conf_free(c->conf);
     free(c);
 }

@@ -23,6 +23,7 @@
 static const char *const acks_choices[] = {"all", "-1", "0", "1", NULL};
 static const char *const compression_choices[] = {"none", "zstd", NULL};
 static const char *const partitioner_choices[] = {"murmur2", "crc32", NULL};
+static const char *const reset_choices[] = {"earliest", "latest", "none", NULL};
 
 #define KEY(name_, type_, member, def_, min_, max_, choices_, doc_)                                \
     {                                                                                              \
@@ -70,6 +71,20 @@ static const struct conf_key keys[] = {
         INT32_MAX - 4, NULL, "largest response accepted"),
     KEY("socket.connection.setup.timeout.ms", CONF_INT32, connect_timeout_ms, "10000", 1, 3600000,
         NULL, "connect and ApiVersions deadline"),
+    KEY("auto.offset.reset", CONF_ENUM, auto_offset_reset, "latest", 0, 0, reset_choices,
+        "where a position outside the log moves"),
+    KEY("fetch.min.bytes", CONF_INT32, fetch_min_bytes, "1", 0, 100000000, NULL,
+        "bytes a Fetch answer waits for"),
+    KEY("fetch.max.wait.ms", CONF_INT32, fetch_max_wait_ms, "500", 0, 300000, NULL,
+        "longest wait of a Fetch answer"),
+    KEY("fetch.max.bytes", CONF_INT32, fetch_max_bytes, "52428800", 1, 2147483135, NULL,
+        "bytes of one Fetch answer"),
+    KEY("max.partition.fetch.bytes", CONF_INT32, max_partition_fetch_bytes, "1048576", 1,
+        1000000000, NULL, "bytes per partition of one Fetch answer"),
+    KEY("queued.max.messages.kbytes", CONF_INT32, queued_max_kbytes, "65536", 1, 2097151, NULL,
+        "KiB of records queued before fetching pauses"),
+    KEY("enable.partition.eof", CONF_BOOL, enable_partition_eof, "false", 0, 0, NULL,
+        "an event when a partition reaches its end"),
 };
 
 /* Messages name where a value came from; for us, always this call. */
@@ -236,6 +251,37 @@ int slc_conf_check(const sl_conf *conf, char *errstr, size_t errstr_size)
             "config: message.max.bytes (%d) is above max.request.size (%d): such a message "
             "could never be sent",
             conf->message_max_bytes, conf->max_request_size);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int slc_conf_check_consumer(const sl_conf *conf, char *errstr, size_t errstr_size)
+{
+    if (check_bootstrap(conf, errstr, errstr_size) != 0) {
+        return -EINVAL;
+    }
+    if (conf->retry_backoff_ms > conf->retry_backoff_max_ms) {
+        say(errstr, errstr_size, "config: retry.backoff.ms (%d) is above retry.backoff.max.ms (%d)",
+            conf->retry_backoff_ms, conf->retry_backoff_max_ms);
+        return -EINVAL;
+    }
+    /* A Fetch answer waits up to fetch.max.wait.ms: the request must not
+     * time out before the broker may answer. */
+    if (conf->fetch_max_wait_ms >= conf->request_timeout_ms) {
+        say(errstr, errstr_size,
+            "config: fetch.max.wait.ms (%d) must be below request.timeout.ms (%d)",
+            conf->fetch_max_wait_ms, conf->request_timeout_ms);
+        return -EINVAL;
+    }
+    /* The answer must fit what a connection accepts, with room for framing. */
+    if ((int64_t)conf->fetch_max_bytes + 65536 > conf->receive_message_max_bytes ||
+        (int64_t)conf->max_partition_fetch_bytes + 65536 > conf->receive_message_max_bytes) {
+        say(errstr, errstr_size,
+            "config: fetch.max.bytes (%d) and max.partition.fetch.bytes (%d) must be at least "
+            "64 KiB below receive.message.max.bytes (%d)",
+            conf->fetch_max_bytes, conf->max_partition_fetch_bytes,
+            conf->receive_message_max_bytes);
         return -EINVAL;
     }
     return 0;

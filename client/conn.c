@@ -55,15 +55,17 @@
 #define OUT_COMPACT_BYTES (1u << 20)
 
 /* The versions this client can speak, per API it uses; the codec's range
- * narrows them further. Produce starts at v3, the first with RecordBatch v2. */
+ * narrows them further (max -1: the codec's newest). Produce starts at v3,
+ * the first with RecordBatch v2; Fetch at v4, the first whose answers carry
+ * only v2 batches, and ends at v12, the last that names topics (v13 on name
+ * them by id); ListOffsets at v1, the first with one offset per partition. */
 static const struct {
     int16_t key;
     int16_t min;
+    int16_t max;
 } used_apis[] = {
-    {KMSG_API_PRODUCE, 3},
-    {KMSG_API_METADATA, 0},
-    {KMSG_API_INIT_PRODUCER_ID, 0},
-    {KMSG_API_API_VERSIONS, 0},
+    {KMSG_API_PRODUCE, 3, -1},      {KMSG_API_METADATA, 0, -1}, {KMSG_API_INIT_PRODUCER_ID, 0, -1},
+    {KMSG_API_API_VERSIONS, 0, -1}, {KMSG_API_FETCH, 4, 12},    {KMSG_API_LIST_OFFSETS, 1, -1},
 };
 
 static struct kstr kstr_of(const char *s)
@@ -478,6 +480,9 @@ static void negotiate(struct slc_broker *b, const struct kmsg_api_versions_respo
                 continue;
             }
             int16_t hi = SL_MIN(keys[k].max_version, api->max_version);
+            if (used_apis[i].max >= 0) {
+                hi = SL_MIN(hi, used_apis[i].max);
+            }
             int16_t lo = SL_MAX(SL_MAX(keys[k].min_version, used_apis[i].min), api->min_version);
             b->versions[used_apis[i].key] = hi >= lo ? hi : -1;
         }
@@ -543,6 +548,12 @@ static void complete(sl_client *c, struct slc_broker *b, struct slc_req *req, co
     case SLC_REQ_PRODUCE:
         slc_produce_response(c, b, req, resp, err, now_ms);
         break;
+    case SLC_REQ_FETCH:
+        slc_fetch_response(c, b, resp, err, now_ms);
+        break;
+    case SLC_REQ_LIST_OFFSETS:
+        slc_list_offsets_response(c, b, resp, err, now_ms);
+        break;
     }
 }
 
@@ -602,6 +613,8 @@ static bool handle_frame(sl_client *c, struct slc_broker *b, const uint8_t *p, s
         struct kmsg_metadata_response metadata;
         struct kmsg_init_producer_id_response init_pid;
         struct kmsg_produce_response produce;
+        struct kmsg_fetch_response fetch;
+        struct kmsg_list_offsets_response list_offsets;
     } resp;
     int rc = decode_body(c, &req, p + consumed, len - consumed, &resp, &why);
     if (rc != 0) {

@@ -34,7 +34,9 @@ KAFKA_ERRORS(CHECK_SAME)
     X(CONF_UNKNOWN, "local: unknown configuration key")                                            \
     X(CONF_INVALID, "local: invalid configuration value")                                          \
     X(STATE, "local: call not allowed in this state")                                              \
-    X(COMPRESSION, "local: compression failed")
+    X(COMPRESSION, "local: compression failed")                                                    \
+    X(PARTITION_EOF, "local: reached the end of the partition (high watermark)")                   \
+    X(BAD_MSG, "local: a fetched batch could not be read")
 
 const char *sl_err_name(sl_err err)
 {

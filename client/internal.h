@@ -36,6 +36,7 @@
 
 #include "client/sluice.h"
 #include "common/buf.h"
+#include "proto/batch.h"
 #include "proto/kmsg.h"
 
 /* ================================================================ limits */
@@ -44,6 +45,16 @@
 #define SLC_BROKERS_MAX 1024
 /* Topics a client produces to; each costs a table entry and a metadata row. */
 #define SLC_TOPICS_MAX 65536
+/* Partitions a consumer may have assigned at once. */
+#define SLC_ASSIGNED_MAX 65536
+/* Headers of one fetched record (a record with more fails to decode). */
+#define SLC_RECORD_HEADERS_MAX 1024
+/* Bytes a compressed batch may decompress to: far above any batch a broker
+ * accepts (message.max.bytes), low enough to stop a decompression bomb. */
+#define SLC_DECOMPRESSED_BYTES_MAX (256u << 20)
+/* A consumer does I/O at least every this many records it hands out from
+ * its queue, so the next Fetch is under way before the queue runs dry. */
+#define SLC_CONSUME_IO_EVERY 256
 /* Partitions of one topic accepted from metadata (Kafka has no hard limit;
  * this one keeps a corrupt count from allocating gigabytes). */
 #define SLC_PARTITIONS_MAX 65536
@@ -83,6 +94,7 @@ _Static_assert(SLC_API_KEYS > KMSG_API_DELETE_GROUPS, "the version table covers 
 
 enum slc_compression { SLC_COMPRESSION_NONE, SLC_COMPRESSION_ZSTD };
 enum slc_partitioner { SLC_PARTITIONER_MURMUR2, SLC_PARTITIONER_CRC32 };
+enum slc_reset { SLC_RESET_EARLIEST, SLC_RESET_LATEST, SLC_RESET_NONE };
 
 /* Keys whose defaults depend on whether the user set them. */
 #define SLC_SET_ACKS        0x1u
@@ -110,6 +122,14 @@ struct sl_conf {
     int32_t max_request_size;
     int32_t receive_message_max_bytes;
     int32_t connect_timeout_ms;
+    /* consumer */
+    int auto_offset_reset; /* enum slc_reset */
+    int32_t fetch_min_bytes;
+    int32_t fetch_max_wait_ms;
+    int32_t fetch_max_bytes;
+    int32_t max_partition_fetch_bytes;
+    int32_t queued_max_kbytes;
+    bool enable_partition_eof;
     uint32_t set_keys; /* SLC_SET_* */
     void *opaque;
     sl_delivery_cb *delivery_cb;
@@ -122,6 +142,8 @@ int16_t slc_conf_acks(const sl_conf *conf);
 bool slc_conf_idempotent(const sl_conf *conf);
 /* Rules across keys, checked when a client is made. 0 or -EINVAL + errstr. */
 int slc_conf_check(const sl_conf *conf, char *errstr, size_t errstr_size);
+/* The same for a consumer. */
+int slc_conf_check_consumer(const sl_conf *conf, char *errstr, size_t errstr_size);
 /* "host:port" or "[v6]:port" of len bytes into host and *port. 0 or -EINVAL. */
 int slc_hostport_parse(const char *s, size_t len, char *host, size_t host_size, uint16_t *port);
 
@@ -293,6 +315,8 @@ enum slc_req_kind {
     SLC_REQ_METADATA,
     SLC_REQ_INIT_PID,
     SLC_REQ_PRODUCE,
+    SLC_REQ_FETCH,
+    SLC_REQ_LIST_OFFSETS,
 };
 
 struct slc_req {
@@ -329,6 +353,8 @@ struct slc_broker {
     uint32_t addr_index;            /* which resolved address to try */
     int16_t api_versions_version;   /* the ApiVersions version to ask with */
     int16_t versions[SLC_API_KEYS]; /* negotiated; -1: unusable */
+    bool fetch_inflight;            /* consumer: one Fetch at a time per broker */
+    bool list_inflight;             /* consumer: one ListOffsets at a time per broker */
 };
 
 /* ================================================================ client */
@@ -397,6 +423,8 @@ struct sl_client {
     struct buf scratch;
     void *arena_mem;
     size_t arena_cap;
+    /* consumer: NULL for a producer */
+    struct slc_consumer *cons;
 };
 
 /* ---- client.c ---- */
@@ -458,7 +486,38 @@ void slc_metadata_response(sl_client *c, struct slc_broker *b, const struct slc_
 void slc_part_activate(sl_client *c, struct slc_part *p);
 void slc_part_deactivate(sl_client *c, struct slc_part *p);
 
+/* ---- records.c ---- */
+/* Called per record at or after the position; rec borrows from the batch
+ * (or the decompression buffer). 0, or a negative errno to stop. */
+typedef int slc_record_fn(void *arg, const struct batch_record *rec, int64_t offset,
+                          int timestamp_type);
+/*
+ * Decodes a Fetch answer's records (RecordBatch v2 back to back) for a
+ * partition at *position: skips records below it and control batches, takes
+ * each record's offset from its batch's base offset plus its offset delta
+ * (compacted and deduplicated batches have gaps), decompresses compressed
+ * batches into scratch, and moves *position past every batch read whole
+ * (also past empty batches). A batch cut off at the end is left for the
+ * next Fetch. Returns 0; -EMSGSIZE when the first batch is cut off (it
+ * would never come whole); -EBADMSG for a bad batch (*why says how; the
+ * records before it were delivered); or fn's error.
+ */
+int slc_records_decode(const uint8_t *data, size_t len, int64_t *position, struct buf *scratch,
+                       slc_record_fn *fn, void *arg, const char **why);
+
+/* ---- consumer.c ---- */
+void slc_consumer_tick(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* Whether sl_consume has something to hand out. */
+bool slc_consumer_ready(const sl_client *c);
+void slc_fetch_response(sl_client *c, struct slc_broker *b, const void *resp, sl_err err,
+                        int64_t now_ms);
+void slc_list_offsets_response(sl_client *c, struct slc_broker *b, const void *resp, sl_err err,
+                               int64_t now_ms);
+void slc_consumer_free(struct slc_consumer *cons);
+
 /* ---- producer.c ---- */
+/* A client of either kind (consumer: conf checked as a consumer's). */
+sl_client *slc_client_new(sl_conf *conf, bool consumer, char *errstr, size_t errstr_size);
 /* Places one message: into a partition's batch, or the topic's pending list. */
 sl_err slc_place(sl_client *c, struct slc_topic *t, const sl_msg *m, int64_t timestamp,
                  int64_t enq_ms, int64_t now_ms);

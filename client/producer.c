@@ -879,17 +879,21 @@ static void client_free_new(sl_client *c)
     free(c);
 }
 
-sl_client *sl_producer_new(sl_conf *conf, char *errstr, size_t errstr_size)
+sl_client *slc_client_new(sl_conf *conf, bool consumer, char *errstr, size_t errstr_size)
 {
     char scratch_err[8];
     if (errstr == NULL || errstr_size == 0) {
         errstr = scratch_err; /* so that every path below may write one */
         errstr_size = sizeof(scratch_err);
     }
-    if (conf == NULL || slc_conf_check(conf, errstr, errstr_size) != 0) {
-        if (conf == NULL) {
-            snprintf(errstr, errstr_size, "sl_producer_new: NULL conf");
-        }
+    if (conf == NULL) {
+        snprintf(errstr, errstr_size, "%s: NULL conf",
+                 consumer ? "sl_consumer_new" : "sl_producer_new");
+        return NULL;
+    }
+    int checked = consumer ? slc_conf_check_consumer(conf, errstr, errstr_size)
+                           : slc_conf_check(conf, errstr, errstr_size);
+    if (checked != 0) {
         return NULL;
     }
     sl_client *c = calloc(1, sizeof(*c));
@@ -901,7 +905,8 @@ sl_client *sl_producer_new(sl_conf *conf, char *errstr, size_t errstr_size)
     c->timerfd = -1;
     c->conf = conf;
     c->acks = slc_conf_acks(conf);
-    c->idempotent = slc_conf_idempotent(conf);
+    /* A consumer produces nothing: no producer id to ask for. */
+    c->idempotent = !consumer && slc_conf_idempotent(conf);
     c->timer_armed_ms = INT64_MAX;
     c->rng = ((uint64_t)time_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)c) | 1;
     c->md_wanted = true;
@@ -922,6 +927,11 @@ sl_client *sl_producer_new(sl_conf *conf, char *errstr, size_t errstr_size)
         return NULL;
     }
     return c;
+}
+
+sl_client *sl_producer_new(sl_conf *conf, char *errstr, size_t errstr_size)
+{
+    return slc_client_new(conf, false, errstr, errstr_size);
 }
 
 /* key + value + header bytes, as batches and the queue bound count them;

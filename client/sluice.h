@@ -4,8 +4,9 @@
  * protocol to sluiced or any Kafka-compatible broker. This is its only public
  * header; everything else in client/ is private.
  *
- * This version has the producer. The consumer and admin calls will join the
- * same handle type (sl_client) and the same conventions.
+ * This version has the producer and the consumer with manual assignment
+ * (sl_assign; groups come next). Admin calls will join the same handle type
+ * (sl_client) and the same conventions.
  *
  * Conventions (librdkafka's, where the two differ from the rest of Sluice):
  *   - Handles are opaque. A configuration (sl_conf) is set key by key with
@@ -19,10 +20,10 @@
  * Threading model: caller-driven, no threads of its own.
  *   A client does nothing between calls. All network I/O, timers (linger,
  *   retries, metadata refresh, timeouts) and callbacks run inside sl_poll(),
- *   sl_flush(), sl_close() and sl_topic_partitions(), on the thread that
- *   calls them; no callback ever runs anywhere else, and sl_produce() itself
- *   never does I/O and never calls back. So an application calls sl_poll()
- *   regularly: after a burst of sl_produce() calls, when sl_produce() answers
+ *   sl_flush(), sl_close(), sl_topic_partitions() and sl_consume(), on the
+ *   thread that calls them; no callback ever runs anywhere else, and
+ *   sl_produce() and sl_assign() never do I/O and never call back. So an application calls
+ * sl_poll() regularly: after a burst of sl_produce() calls, when sl_produce() answers
  *   SL_ERR_QUEUE_FULL, or whenever sl_fd() is readable in its own event loop.
  *   A client is not thread-safe: use it from one thread at a time (any
  *   thread, but never two at once). Separate clients share nothing.
@@ -91,6 +92,12 @@ typedef enum sl_err {
     SL_ERR_STATE = -117,
     /* Compressing a batch failed. */
     SL_ERR_COMPRESSION = -118,
+    /* sl_consume: the partition's position reached its high watermark (an
+     * event, not a failure; only with enable.partition.eof = true). */
+    SL_ERR_PARTITION_EOF = -119,
+    /* A fetched batch could not be read: bad framing, CRC or records, or a
+     * compressed one that does not decompress. */
+    SL_ERR_BAD_MSG = -120,
 
     /* ---- Kafka's error codes, with Kafka's numbers (proto/errors.h) ---- */
     SL_ERR_UNKNOWN_SERVER_ERROR = -1,
@@ -298,6 +305,18 @@ void sl_conf_free(sl_conf *conf);
  *   receive.message.max.bytes  largest response accepted                    104857600
  *   socket.connection.setup.timeout.ms  connect + ApiVersions deadline      10000
  *
+ * Consumer keys:
+ *   auto.offset.reset          earliest, latest, none: where a position
+ *                              outside the log moves (none: an event)       latest
+ *   fetch.min.bytes            the broker answers a Fetch once it has this  1
+ *   fetch.max.wait.ms          ... or after this long                       500
+ *   fetch.max.bytes            bytes of one Fetch answer (a first batch
+ *                              larger than this still comes whole)          52428800
+ *   max.partition.fetch.bytes  bytes per partition of one Fetch answer      1048576
+ *   queued.max.messages.kbytes KiB of records (key + value + headers)
+ *                              queued; no Fetch while above                 65536
+ *   enable.partition.eof       an SL_ERR_PARTITION_EOF event at the end      false
+ *
  * enable.idempotence needs acks=all and max.in.flight <= 5: setting acks to 0
  * or 1 turns idempotence off unless enable.idempotence was set to true
  * explicitly, which is then refused by sl_producer_new (Java's rule).
@@ -359,6 +378,89 @@ sl_err sl_produce(sl_client *client, const sl_msg *msg);
 
 /* Messages accepted and not yet reported. */
 size_t sl_queue_len(const sl_client *client);
+
+/* --------------------------------------------------------------- consumer */
+
+/*
+ * A consumer with manual assignment (no group: sl_assign names each
+ * partition and where to start). On success it owns conf; on failure conf
+ * still belongs to the caller, NULL is returned and errstr says why. No
+ * connection is made yet: the first sl_consume or sl_poll starts them.
+ */
+sl_client *sl_consumer_new(sl_conf *conf, char *errstr, size_t errstr_size);
+
+/* Where sl_assign starts: the partition's first offset (log start). */
+#define SL_OFFSET_BEGINNING (-2)
+/* The partition's end (high watermark): only records written from now on. */
+#define SL_OFFSET_END (-1)
+/* The first record whose timestamp is at or after ms (ms since the epoch,
+ * >= 0), as ListOffsets finds it; a partition with none starts at its end. */
+#define SL_OFFSET_TIMESTAMP_BASE (-((int64_t)1 << 62))
+#define SL_OFFSET_TIMESTAMP(ms)  (SL_OFFSET_TIMESTAMP_BASE + (int64_t)(ms))
+
+/*
+ * Adds a partition to the assignment, or moves its position when assigned
+ * already (records of the old position still queued are dropped). offset is
+ * an absolute offset (>= 0), SL_OFFSET_BEGINNING, SL_OFFSET_END or
+ * SL_OFFSET_TIMESTAMP(ms). An absolute offset outside the log is handled by
+ * auto.offset.reset. Never blocks, never calls back. Returns SL_OK,
+ * SL_ERR_INVALID_ARG, SL_ERR_UNKNOWN_PARTITION (the topic is known to have
+ * fewer partitions), SL_ERR_QUEUE_FULL (the client's bound on
+ * assigned partitions, 65536), SL_ERR_NOMEM, or SL_ERR_STATE (not a consumer).
+ */
+sl_err sl_assign(sl_client *client, const char *topic, int32_t partition, int64_t offset);
+
+/*
+ * A consumed record, or an event of one partition (err != SL_OK). Made by
+ * sl_consume, owned by the caller from then on and freed with
+ * sl_record_free; it stays valid after sl_close. Every pointer points into
+ * the record's own allocation.
+ */
+typedef struct sl_record {
+    /* SL_OK: a record. Else an event of (topic, partition), with offset the
+     * position it happened at:
+     *   SL_ERR_PARTITION_EOF        position reached the high watermark
+     *                               (enable.partition.eof = true)
+     *   SL_ERR_OFFSET_OUT_OF_RANGE  with auto.offset.reset = none; the
+     *                               partition stops until sl_assign moves it
+     *   SL_ERR_BAD_MSG              a batch did not decode; the partition stops
+     *   other Kafka codes           a non-retriable fetch error; it stops */
+    sl_err err;
+    const char *topic; /* NUL-terminated */
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp;  /* ms since the epoch */
+    int timestamp_type; /* 0: CreateTime (the producer's), 1: LogAppendTime */
+    const void *key;    /* NULL: a null key */
+    size_t key_len;
+    const void *value; /* NULL: a null value */
+    size_t value_len;
+    const sl_header *headers; /* header_count of them, in record order */
+    size_t header_count;
+    int64_t high_watermark; /* the partition's, as of the fetch that brought it */
+} sl_record;
+
+/*
+ * The next record or event of the assigned partitions, in offset order per
+ * partition. Does the client's work (I/O, timers, the error callback) for
+ * up to timeout_ms (0: only what is ready; -1: no limit) until one is
+ * queued. Returns it (free it with sl_record_free), or NULL when the time
+ * passed, or when called on a producer, inside a callback or with nothing
+ * assigned (then at once).
+ */
+sl_record *sl_consume(sl_client *client, int timeout_ms);
+
+/* Frees a record of sl_consume. sl_record_free(NULL) is a no-op. */
+void sl_record_free(sl_record *record);
+
+/*
+ * The position (next offset to be returned by sl_consume, -1 while not
+ * known yet) and the last high watermark seen (-1 before the first fetch)
+ * of an assigned partition. SL_OK, or SL_ERR_UNKNOWN_PARTITION when it is
+ * not assigned, or SL_ERR_STATE.
+ */
+sl_err sl_position(sl_client *client, const char *topic, int32_t partition, int64_t *offset,
+                   int64_t *high_watermark);
 
 /* ------------------------------------------------------------------ events */
 

@@ -15,7 +15,7 @@
 /* Exit codes, documented in `sluice --help`. */
 enum cli_exit {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILED = 1,      /* some records were not delivered */
+    CLI_EXIT_FAILED = 1,      /* some records were not delivered, or a partition stopped */
     CLI_EXIT_USAGE = 2,       /* bad usage or configuration; command not yet implemented */
     CLI_EXIT_UNREACHABLE = 3, /* no broker could be reached */
     CLI_EXIT_NO_TOPIC = 4,    /* the topic or partition does not exist */
@@ -55,5 +55,6 @@ void cli_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 const char *cli_brokers(const struct cli_common *common);
 
 int cli_produce(int argc, char **argv);
+int cli_consume(int argc, char **argv);
 
 #endif

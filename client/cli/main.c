@@ -17,7 +17,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"produce", cli_produce, "produce lines from stdin or a file to a topic"},
-    {"consume", NULL, "consume records from a topic (not yet implemented)"},
+    {"consume", cli_consume, "print the records of a topic's partitions (no group yet)"},
     {"topic", NULL, "create, delete, list, describe topics (not yet implemented)"},
     {"group", NULL, "list, describe, seek consumer groups (not yet implemented)"},
     {"cluster", NULL, "cluster information (not yet implemented)"},
@@ -38,7 +38,8 @@ static void usage(FILE *out)
             "  -X, --set KEY=VALUE         any libsluice setting (docs/client.md), repeatable\n"
             "\nExit codes:\n"
             "  0  success\n"
-            "  1  some records were not delivered (each failure is counted in the summary)\n"
+            "  1  some records were not delivered (each failure is counted in the summary),\n"
+            "     or a partition stopped on an error while consuming\n"
             "  2  bad usage or configuration, or a command not yet implemented\n"
             "  3  no broker could be reached (the address and the cause are printed)\n"
             "  4  the topic or partition does not exist\n"
