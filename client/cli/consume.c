@@ -74,7 +74,7 @@ static void help(FILE *out)
         "" CLI_DEFAULT_BROKERS ")\n"
         "  -X, --set KEY=VALUE        any libsluice setting, repeatable (docs/client.md)\n"
         "  -p, --partition N          read partition N only (default: every partition)\n"
-        "  -o, --offset WHERE         beginning, end (default), an offset, or @TIMESTAMP\n"
+        "  -o, --offset WHERE         beginning (default), end, an offset, or @TIMESTAMP\n"
         "                             (ms since the epoch: the first record at or after)\n"
         "  -e, --exit                 exit once every partition read is at its end\n"
         "  -n, --count COUNT          exit after COUNT records\n"
@@ -174,7 +174,7 @@ static int parse(struct options *o, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     o->partition = -1;
-    o->start = SL_OFFSET_END;
+    o->start = SL_OFFSET_BEGINNING; /* as kcat: the whole partition unless told */
     o->count_max = -1;
     o->format = "%s\\n";
     int opt;
