@@ -79,7 +79,9 @@ CLIENT_OBJ     := $(CLIENT_SRC:%.c=$(O)/obj/%.o)
 CLI_SRC        := $(wildcard client/cli/*.c)
 CLI_OBJ        := $(CLI_SRC:%.c=$(O)/obj/%.o)
 CLIENT_PIC_OBJ := $(patsubst %.c,$(O)/pic/%.o,$(CLIENT_SRC) $(wildcard common/*.c proto/*.c))
-CLIENT_ALL     := $(O)/libsluice.a $(O)/libsluice.so $(O)/sluice
+BENCH_CL_SRC   := $(wildcard client/bench/*.c)
+BENCH_CL_OBJ   := $(BENCH_CL_SRC:%.c=$(O)/obj/%.o)
+CLIENT_ALL     := $(O)/libsluice.a $(O)/libsluice.so $(O)/sluice $(O)/sluice-bench
 
 # CLIENT_OBJ is named here so that make builds a new client file's object
 # for the tests' pattern rule below instead of passing over that rule.
@@ -106,10 +108,16 @@ $(O)/libsluice.so: $(CLIENT_PIC_OBJ) client/libsluice.map
 $(O)/sluice: $(CLI_OBJ) $(O)/libsluice.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd zlib 2>/dev/null)
 
+# sluice-bench (client/bench/*.c), on the public API only, like the CLI; one
+# thread per client, hence -lpthread.
+$(O)/sluice-bench: $(BENCH_CL_OBJ) $(O)/libsluice.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd zlib 2>/dev/null) -lpthread
+
 # Client unit tests see the library's internals (client/internal.h): they link
-# its plain objects, not the archive whose internals are hidden.
+# its plain objects, not the archive whose internals are hidden. The bench's
+# histogram (client/bench/hist.o) is linked for test_client_hist.
 $(O)/tests/test_client_%: $(O)/obj/tests/unit/test_client_%.o $(CLIENT_OBJ) $(TLIB_OBJ) \
-                          $(O)/libsluice-core.a
+                          $(O)/obj/client/bench/hist.o $(O)/libsluice-core.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
 

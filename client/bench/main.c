@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sluice-bench: a throughput and end-to-end latency benchmark on libsluice,
+ * shaped like the OpenMessaging Benchmark's workloads. In one process it runs
+ * --producers producers and --consumers consumers of one topic, a thread per
+ * client (workers.c); consumers read by manual assignment (partition p goes
+ * to consumer p % consumers) from the partitions' end, and producers start
+ * once every consumer knows where that end is, so every message produced is
+ * consumed. After --warmup seconds the --duration window is measured; then
+ * producers stop and flush, and consumers drain until they have read every
+ * delivered message (or --drain seconds pass). Output: a line a second, a
+ * summary, and a JSON result (--json FILE; report.c).
+ *
+ * The topic: libsluice has no admin calls yet (no CreateTopics), so the
+ * topic is made by asking for its partitions (sl_topic_partitions), which a
+ * broker with auto.create.topics.enable creates with its num.partitions. The
+ * run uses the partitions the topic has; when that differs from
+ * --partitions, it says so and records both.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/bench/bench.h"
+
+#define DEFAULT_BROKERS "127.0.0.1:9092"
+/* How long the start waits for the topic's metadata. */
+#define METADATA_WAIT_MS 15000
+/* How long producers wait for every consumer's start position. */
+#define CONSUMERS_READY_WAIT_S 15
+#define DRAIN_DEFAULT_S        10
+
+enum { EXIT_USAGE = 2, EXIT_SETUP = 3 };
+
+static void help(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: sluice-bench [OPTIONS]\n\n"
+        "Produces to and consumes from one topic in one process; prints throughput and\n"
+        "end-to-end latency every second, a summary, and a JSON result.\n\n"
+        "  -b, --brokers HOST:PORT[,...]  brokers (default $SLUICE_BROKERS, else " DEFAULT_BROKERS
+        ")\n"
+        "      --topic T               topic (default sluice-bench)\n"
+        "      --partitions P          partitions wanted (default 1; see below)\n"
+        "      --producers N           producer threads (default 1, at most 64)\n"
+        "      --consumers M           consumer threads (default 1, at most 64)\n"
+        "      --size BYTES            value size, 8..1000000 (default 1024)\n"
+        "      --rate MSGS_PER_S|max   total target rate (default max)\n"
+        "      --acks 1|all            (default all)\n"
+        "      --compression none|zstd (default none)\n"
+        "      --idempotence on|off    (default on with --acks all, else off)\n"
+        "  -X, --set KEY=VALUE         a libsluice setting for every client, repeatable\n"
+        "                              (docs/client.md), e.g. -X linger.ms=0\n"
+        "      --warmup S              seconds not measured (default 10)\n"
+        "      --duration S            seconds measured (default 60)\n"
+        "      --drain S               longest wait for consumers at the end (default 10)\n"
+        "      --json FILE             write the result as JSON\n"
+        "      --quick                 warm-up 1 s, duration 2 s (for regression checks)\n\n"
+        "A missing topic is created by the broker's auto-creation (libsluice has no\n"
+        "CreateTopics yet), with the broker's num.partitions; the run uses the\n"
+        "partitions the topic has.\n"
+        "Exit: 0 done; 1 delivery errors or records not consumed; 2 usage; 3 no broker\n"
+        "or topic.\n");
+}
+
+static int parse_int(const char *name, const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "sluice-bench: --%s: %s is not a number in %ld..%ld\n", name, text, min,
+                max);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_choice(const char *name, const char *text, const char *a, const char *b)
+{
+    if (strcmp(text, a) == 0 || strcmp(text, b) == 0) {
+        return 0;
+    }
+    fprintf(stderr, "sluice-bench: --%s: %s is not %s or %s\n", name, text, a, b);
+    return -EINVAL;
+}
+
+static int parse_rate(const char *text, double *rate)
+{
+    if (strcmp(text, "max") == 0) {
+        *rate = 0;
+        return 0;
+    }
+    long v;
+    if (parse_int("rate", text, 1, 1000000000L, &v) != 0) {
+        return -EINVAL;
+    }
+    *rate = (double)v;
+    return 0;
+}
+
+static void options_default(struct bench_options *o)
+{
+    const char *env = getenv("SLUICE_BROKERS");
+    *o = (struct bench_options){
+        .brokers = env != NULL && *env != '\0' ? env : DEFAULT_BROKERS,
+        .topic = "sluice-bench",
+        .partitions = 1,
+        .producers = 1,
+        .consumers = 1,
+        .size = 1024,
+        .rate = 0,
+        .acks = "all",
+        .compression = "none",
+        .idempotence = true,
+        .warmup_s = 10,
+        .duration_s = 60,
+        .drain_s = DRAIN_DEFAULT_S,
+    };
+}
+
+enum {
+    OPT_TOPIC = 256,
+    OPT_PARTITIONS,
+    OPT_PRODUCERS,
+    OPT_CONSUMERS,
+    OPT_SIZE,
+    OPT_RATE,
+    OPT_ACKS,
+    OPT_COMPRESSION,
+    OPT_IDEMPOTENCE,
+    OPT_WARMUP,
+    OPT_DURATION,
+    OPT_DRAIN,
+    OPT_JSON,
+    OPT_QUICK,
+    OPT_COUNT
+};
+
+static const struct option longopts[] = {
+    {"brokers", required_argument, NULL, 'b'},
+    {"set", required_argument, NULL, 'X'},
+    {"set", required_argument, NULL, 'X'},
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"partitions", required_argument, NULL, OPT_PARTITIONS},
+    {"producers", required_argument, NULL, OPT_PRODUCERS},
+    {"consumers", required_argument, NULL, OPT_CONSUMERS},
+    {"size", required_argument, NULL, OPT_SIZE},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"acks", required_argument, NULL, OPT_ACKS},
+    {"compression", required_argument, NULL, OPT_COMPRESSION},
+    {"idempotence", required_argument, NULL, OPT_IDEMPOTENCE},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"drain", required_argument, NULL, OPT_DRAIN},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"quick", no_argument, NULL, OPT_QUICK},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option into o; 0 or -EINVAL (the reason printed). */
+static int parse_one(struct bench_options *o, int opt, const char *arg, bool *set)
+{
+    long v = 0;
+    int rc = 0;
+    switch (opt) {
+    case 'b':
+        o->brokers = arg;
+        break;
+    case 'X':
+        if (o->setting_count == BENCH_SETTINGS_MAX || strchr(arg, '=') == NULL) {
+            fprintf(stderr, "sluice-bench: -X %s: want KEY=VALUE, at most %d of them\n", arg,
+                    BENCH_SETTINGS_MAX);
+            return -EINVAL;
+        }
+        o->settings[o->setting_count++] = arg;
+        break;
+    case OPT_TOPIC:
+        o->topic = arg;
+        break;
+    case OPT_PARTITIONS:
+        rc = parse_int("partitions", arg, 1, BENCH_PARTITIONS_MAX, &v);
+        o->partitions = (int32_t)v;
+        break;
+    case OPT_PRODUCERS:
+        rc = parse_int("producers", arg, 1, BENCH_CLIENTS_MAX, &v);
+        o->producers = (int)v;
+        break;
+    case OPT_CONSUMERS:
+        rc = parse_int("consumers", arg, 0, BENCH_CLIENTS_MAX, &v);
+        o->consumers = (int)v;
+        break;
+    case OPT_SIZE:
+        rc = parse_int("size", arg, BENCH_STAMP_BYTES, BENCH_SIZE_MAX, &v);
+        o->size = (uint32_t)v;
+        break;
+    case OPT_RATE:
+        rc = parse_rate(arg, &o->rate);
+        break;
+    case OPT_ACKS:
+        rc = parse_choice("acks", arg, "1", "all");
+        o->acks = arg;
+        break;
+    case OPT_COMPRESSION:
+        rc = parse_choice("compression", arg, "none", "zstd");
+        o->compression = arg;
+        break;
+    case OPT_IDEMPOTENCE:
+        rc = parse_choice("idempotence", arg, "on", "off");
+        o->idempotence = strcmp(arg, "on") == 0;
+        set[OPT_IDEMPOTENCE - OPT_TOPIC] = true;
+        break;
+    case OPT_WARMUP:
+        rc = parse_int("warmup", arg, 0, BENCH_SECONDS_MAX, &v);
+        o->warmup_s = (int)v;
+        set[OPT_WARMUP - OPT_TOPIC] = true;
+        break;
+    case OPT_DURATION:
+        rc = parse_int("duration", arg, 1, BENCH_SECONDS_MAX, &v);
+        o->duration_s = (int)v;
+        set[OPT_DURATION - OPT_TOPIC] = true;
+        break;
+    case OPT_DRAIN:
+        rc = parse_int("drain", arg, 0, BENCH_SECONDS_MAX, &v);
+        o->drain_s = (int)v;
+        break;
+    case OPT_JSON:
+        o->json_path = arg;
+        break;
+    case OPT_QUICK:
+        o->quick = true;
+        break;
+    default:
+        return -EINVAL;
+    }
+    return rc;
+}
+
+/* 0, 1 (--help: done) or -EINVAL. */
+static int parse_options(int argc, char **argv, struct bench_options *o)
+{
+    options_default(o);
+    bool set[OPT_COUNT - OPT_TOPIC] = {false}; /* which long options were given */
+    int opt;
+    while ((opt = getopt_long(argc, argv, "b:X:h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            help(stdout);
+            return 1;
+        }
+        if (parse_one(o, opt, optarg, set) != 0) {
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "sluice-bench: unexpected argument %s\n", argv[optind]);
+        return -EINVAL;
+    }
+    if (o->quick) {
+        o->warmup_s = set[OPT_WARMUP - OPT_TOPIC] ? o->warmup_s : 1;
+        o->duration_s = set[OPT_DURATION - OPT_TOPIC] ? o->duration_s : 2;
+    }
+    if (!set[OPT_IDEMPOTENCE - OPT_TOPIC]) {
+        o->idempotence = strcmp(o->acks, "all") == 0;
+    }
+    if (o->idempotence && strcmp(o->acks, "all") != 0) {
+        fprintf(stderr, "sluice-bench: --idempotence on needs --acks all\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ clients */
+
+/* A conf for a producer (producer = true) or a consumer; NULL on a refusal. */
+static sl_conf *conf_make(const struct bench_options *o, bool producer)
+{
+    char errstr[512];
+    sl_conf *conf = sl_conf_new();
+    if (conf == NULL) {
+        fprintf(stderr, "sluice-bench: out of memory\n");
+        return NULL;
+    }
+    const char *settings[][2] = {
+        {"bootstrap.servers", o->brokers},
+        {"client.id", "sluice-bench"},
+        {"acks", o->acks},
+        {"compression.type", o->compression},
+        {"enable.idempotence", o->idempotence ? "true" : "false"},
+    };
+    size_t count = producer ? sizeof(settings) / sizeof(settings[0]) : 2;
+    for (size_t i = 0; i < count; i++) {
+        if (sl_conf_set(conf, settings[i][0], settings[i][1], errstr, sizeof(errstr)) != SL_OK) {
+            fprintf(stderr, "sluice-bench: %s=%s: %s\n", settings[i][0], settings[i][1], errstr);
+            sl_conf_free(conf);
+            return NULL;
+        }
+    }
+    for (int i = 0; i < o->setting_count; i++) {
+        char key[256];
+        const char *eq = strchr(o->settings[i], '=');
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - o->settings[i]), o->settings[i]);
+        if (sl_conf_set(conf, key, eq + 1, errstr, sizeof(errstr)) != SL_OK) {
+            fprintf(stderr, "sluice-bench: -X %s: %s\n", o->settings[i], errstr);
+            sl_conf_free(conf);
+            return NULL;
+        }
+    }
+    return conf;
+}
+
+static void on_setup_error(void *opaque, sl_err err, const char *reason)
+{
+    (void)opaque;
+    fprintf(stderr, "sluice-bench: %s (%s)\n", reason, sl_err_name(err));
+}
+
+/* The topic's partition count into b->partitions_used; 0 or EXIT_SETUP. */
+static int topic_setup(struct bench *b)
+{
+    char errstr[512];
+    sl_conf *conf = conf_make(&b->opt, true);
+    if (conf == NULL) {
+        return EXIT_USAGE;
+    }
+    sl_conf_set_error_cb(conf, on_setup_error);
+    sl_client *client = sl_producer_new(conf, errstr, sizeof(errstr));
+    if (client == NULL) {
+        fprintf(stderr, "sluice-bench: %s\n", errstr);
+        sl_conf_free(conf);
+        return EXIT_USAGE;
+    }
+    int32_t count = 0;
+    sl_err err = sl_topic_partitions(client, b->opt.topic, METADATA_WAIT_MS, &count);
+    sl_close(client, 0);
+    if (err != SL_OK) {
+        fprintf(stderr, "sluice-bench: topic %s at %s: %s\n", b->opt.topic, b->opt.brokers,
+                sl_err_str(err));
+        return EXIT_SETUP;
+    }
+    if (count != b->opt.partitions) {
+        fprintf(stderr,
+                "sluice-bench: topic %s has %d partition(s), not the %d asked for "
+                "(libsluice cannot create topics yet): using %d\n",
+                b->opt.topic, count, b->opt.partitions, count);
+    }
+    b->partitions_used = count > BENCH_PARTITIONS_MAX ? BENCH_PARTITIONS_MAX : count;
+    return 0;
+}
+
+static int clients_create(struct bench *b)
+{
+    char errstr[512];
+    for (int i = 0; i < b->opt.producers; i++) {
+        struct bench_producer *p = &b->producers[i];
+        *p = (struct bench_producer){.bench = b, .index = i};
+        sl_conf *conf = conf_make(&b->opt, true);
+        if (conf == NULL) {
+            return EXIT_USAGE;
+        }
+        bench_producer_conf(conf, p);
+        p->client = sl_producer_new(conf, errstr, sizeof(errstr));
+        if (p->client == NULL) {
+            fprintf(stderr, "sluice-bench: producer: %s\n", errstr);
+            sl_conf_free(conf);
+            return EXIT_USAGE;
+        }
+    }
+    for (int i = 0; i < b->opt.consumers; i++) {
+        struct bench_consumer *c = &b->consumers[i];
+        *c = (struct bench_consumer){.bench = b, .index = i};
+        c->partitions = calloc((size_t)b->partitions_used + 1, sizeof(int32_t));
+        sl_conf *conf = conf_make(&b->opt, false);
+        if (c->partitions == NULL || conf == NULL) {
+            sl_conf_free(conf);
+            return EXIT_USAGE;
+        }
+        for (int32_t p = i; p < b->partitions_used; p += b->opt.consumers) {
+            c->partitions[c->partition_count++] = p;
+        }
+        bench_consumer_conf(conf, c);
+        c->client = sl_consumer_new(conf, errstr, sizeof(errstr));
+        if (c->client == NULL) {
+            fprintf(stderr, "sluice-bench: consumer: %s\n", errstr);
+            sl_conf_free(conf);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Closes the clients of a run that did not start. */
+static void clients_close(struct bench *b)
+{
+    for (int i = 0; b->producers != NULL && i < b->opt.producers; i++) {
+        sl_close(b->producers[i].client, 0);
+        b->producers[i].client = NULL;
+    }
+    for (int i = 0; b->consumers != NULL && i < b->opt.consumers; i++) {
+        sl_close(b->consumers[i].client, 0);
+        b->consumers[i].client = NULL;
+    }
+}
+
+/* -------------------------------------------------------------------- run */
+
+static void sleep_until_ns(int64_t when_ns)
+{
+    struct timespec ts = {.tv_sec = when_ns / 1000000000, .tv_nsec = when_ns % 1000000000};
+    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
+static void sleep_ms(long ms)
+{
+    sleep_until_ns(bench_now_ns() + ms * 1000000);
+}
+
+static uint64_t delivered_total(const struct bench *b)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < b->opt.producers; i++) {
+        n += atomic_load(&b->producers[i].delivered);
+    }
+    return n;
+}
+
+static void consumed_totals(const struct bench *b, uint64_t *records, uint64_t *bytes)
+{
+    *records = 0;
+    *bytes = 0;
+    for (int i = 0; i < b->opt.consumers; i++) {
+        *records += atomic_load(&b->consumers[i].consumed);
+        *bytes += atomic_load(&b->consumers[i].consumed_bytes);
+    }
+}
+
+/* 0 once every consumer knows its start, -ETIMEDOUT after the wait. */
+static int consumers_wait_ready(struct bench *b)
+{
+    int64_t deadline_ns = bench_now_ns() + (int64_t)CONSUMERS_READY_WAIT_S * 1000000000;
+    for (;;) {
+        int ready = 0;
+        for (int i = 0; i < b->opt.consumers; i++) {
+            ready += atomic_load(&b->consumers[i].ready) ? 1 : 0;
+        }
+        if (ready == b->opt.consumers) {
+            return 0;
+        }
+        if (bench_now_ns() > deadline_ns) {
+            return -ETIMEDOUT;
+        }
+        sleep_ms(10);
+    }
+}
+
+/* The per-second lines until the window ends (or a producer gave up). */
+static void run_ticks(struct bench *b)
+{
+    struct hist *interval = malloc(sizeof(*interval));
+    uint64_t last_delivered = 0, last_consumed = 0, last_bytes = 0;
+    int total_s = b->opt.warmup_s + b->opt.duration_s;
+    for (int t = 1; t <= total_s && !atomic_load(&b->stop_producing); t++) {
+        sleep_until_ns(b->clock.start_ns + (int64_t)t * 1000000000);
+        if (interval != NULL) {
+            hist_init(interval);
+            for (int i = 0; i < b->opt.consumers; i++) {
+                struct bench_consumer *c = &b->consumers[i];
+                pthread_mutex_lock(&c->lock);
+                hist_merge(interval, &c->interval);
+                hist_init(&c->interval);
+                pthread_mutex_unlock(&c->lock);
+            }
+        }
+        uint64_t delivered = delivered_total(b), consumed, bytes;
+        consumed_totals(b, &consumed, &bytes);
+        struct bench_tick tick = {
+            .t_s = t,
+            .measuring = t > b->opt.warmup_s,
+            .produce_msgs_per_s = (double)(delivered - last_delivered),
+            .consume_msgs_per_s = (double)(consumed - last_consumed),
+            .consume_mb_per_s = (double)(bytes - last_bytes) / 1e6,
+        };
+        last_delivered = delivered;
+        last_consumed = consumed;
+        last_bytes = bytes;
+        bench_tick_print(b, &tick, interval);
+    }
+    free(interval);
+}
+
+/* Waits until consumers have read every delivered message, or drain_s. */
+static void run_drain(struct bench *b)
+{
+    int64_t start_ns = bench_now_ns();
+    int64_t deadline_ns = start_ns + (int64_t)b->opt.drain_s * 1000000000;
+    uint64_t delivered = delivered_total(b), consumed, bytes;
+    for (;;) {
+        consumed_totals(b, &consumed, &bytes);
+        b->drained = b->opt.consumers == 0 || consumed >= delivered;
+        if (b->drained || bench_now_ns() >= deadline_ns) {
+            break;
+        }
+        sleep_ms(10);
+    }
+    b->drain_s = (double)(bench_now_ns() - start_ns) / 1e9;
+}
+
+/* Starts the threads, measures, stops them. 0 or EXIT_SETUP. */
+static int run(struct bench *b)
+{
+    int started_consumers = 0, started_producers = 0, rc = 0;
+    for (; started_consumers < b->opt.consumers; started_consumers++) {
+        if (bench_consumer_start(&b->consumers[started_consumers]) != 0) {
+            rc = EXIT_SETUP;
+            break;
+        }
+    }
+    if (rc == 0 && consumers_wait_ready(b) != 0) {
+        fprintf(stderr, "sluice-bench: consumers did not find the partitions' end in %d s\n",
+                CONSUMERS_READY_WAIT_S);
+        rc = EXIT_SETUP;
+    }
+    if (rc == 0) {
+        int64_t now_ns = bench_now_ns();
+        b->clock.start_ns = now_ns;
+        b->clock.measure_start_ns = now_ns + (int64_t)b->opt.warmup_s * 1000000000;
+        b->clock.measure_end_ns =
+            b->clock.measure_start_ns + (int64_t)b->opt.duration_s * 1000000000;
+        for (; started_producers < b->opt.producers; started_producers++) {
+            if (bench_producer_start(&b->producers[started_producers]) != 0) {
+                atomic_store(&b->stop_producing, true);
+                rc = EXIT_SETUP;
+                break;
+            }
+        }
+        run_ticks(b);
+    }
+    atomic_store(&b->stop_producing, true);
+    for (int i = 0; i < started_producers; i++) {
+        pthread_join(b->producers[i].thread, NULL);
+    }
+    if (rc == 0) {
+        run_drain(b);
+    }
+    atomic_store(&b->stop_consuming, true);
+    for (int i = 0; i < started_consumers; i++) {
+        pthread_join(b->consumers[i].thread, NULL);
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------- result */
+
+/* Merges the threads' histograms; prints and writes the result. 0 or 1. */
+static int report(struct bench *b)
+{
+    struct hist *e2e = malloc(sizeof(*e2e));
+    struct hist *ack = malloc(sizeof(*ack));
+    if (e2e == NULL || ack == NULL) {
+        free(e2e);
+        free(ack);
+        fprintf(stderr, "sluice-bench: out of memory\n");
+        return 1;
+    }
+    hist_init(e2e);
+    hist_init(ack);
+    uint64_t failed = 0;
+    for (int i = 0; i < b->opt.producers; i++) {
+        hist_merge(ack, &b->producers[i].ack_latency);
+        failed += atomic_load(&b->producers[i].failed);
+    }
+    for (int i = 0; i < b->opt.consumers; i++) {
+        hist_merge(e2e, &b->consumers[i].e2e);
+        failed += atomic_load(&b->consumers[i].failed);
+    }
+    bench_summary_print(b, e2e, ack);
+    int rc = failed == 0 && b->drained && !atomic_load(&b->aborted) ? 0 : 1;
+    if (atomic_load(&b->aborted)) {
+        fprintf(stderr, "sluice-bench: a producer stopped early: the figures cover less than "
+                        "the duration\n");
+    }
+    if (b->opt.json_path != NULL && bench_json_write(b, e2e, ack) != 0) {
+        fprintf(stderr, "sluice-bench: %s: %s\n", b->opt.json_path, strerror(errno));
+        rc = 1;
+    }
+    free(e2e);
+    free(ack);
+    return rc;
+}
+
+static int bench_alloc(struct bench *b)
+{
+    b->producers = calloc((size_t)b->opt.producers, sizeof(*b->producers));
+    b->consumers = calloc((size_t)b->opt.consumers + 1, sizeof(*b->consumers));
+    b->tick_capacity = b->opt.warmup_s + b->opt.duration_s;
+    b->ticks = calloc((size_t)b->tick_capacity, sizeof(*b->ticks));
+    return b->producers != NULL && b->consumers != NULL && b->ticks != NULL ? 0 : -ENOMEM;
+}
+
+static void bench_free(struct bench *b)
+{
+    for (int i = 0; b->consumers != NULL && i < b->opt.consumers; i++) {
+        free(b->consumers[i].partitions);
+    }
+    free(b->producers);
+    free(b->consumers);
+    free(b->ticks);
+}
+
+int main(int argc, char **argv)
+{
+    static struct bench b; /* large (histograms inline): not on the stack */
+    int rc = parse_options(argc, argv, &b.opt);
+    if (rc != 0) {
+        return rc > 0 ? 0 : EXIT_USAGE;
+    }
+    time_t now = time(NULL);
+    struct tm utc;
+    strftime(b.started_at, sizeof(b.started_at), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &utc));
+    atomic_init(&b.stop_producing, false);
+    atomic_init(&b.stop_consuming, false);
+    atomic_init(&b.aborted, false);
+    rc = topic_setup(&b);
+    if (rc == 0 && bench_alloc(&b) != 0) {
+        fprintf(stderr, "sluice-bench: out of memory\n");
+        rc = EXIT_SETUP;
+    }
+    if (rc == 0) {
+        rc = clients_create(&b);
+    }
+    if (rc != 0) {
+        clients_close(&b);
+        bench_free(&b);
+        return rc;
+    }
+    char rate[32];
+    snprintf(rate, sizeof(rate), b.opt.rate > 0 ? "%.0f msgs/s" : "max", b.opt.rate);
+    printf("sluice-bench: topic %s, %d partition(s), %d producer(s), %d consumer(s), %u B, "
+           "rate %s, acks=%s, compression=%s, idempotence %s, warm-up %d s, duration %d s\n",
+           b.opt.topic, b.partitions_used, b.opt.producers, b.opt.consumers, b.opt.size, rate,
+           b.opt.acks, b.opt.compression, b.opt.idempotence ? "on" : "off", b.opt.warmup_s,
+           b.opt.duration_s);
+    rc = run(&b);
+    if (rc == 0) {
+        rc = report(&b);
+    } else {
+        clients_close(&b);
+    }
+    bench_free(&b);
+    return rc;
+}

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sluice-bench's client threads: one per producer and one per consumer, each
+ * the only caller of its sl_client (so libsluice's caller-driven model holds
+ * without locks around it, and a consumer blocks in sl_consume, waking on its
+ * socket, so its latency is not that of a shared busy loop).
+ *
+ * A producer sends until bench.stop_producing, paced to its share of --rate
+ * (open loop: it catches up after a stall, at most PRODUCE_BURST_MAX at a
+ * time) or as fast as the queue allows; then sl_close flushes what is held.
+ * A consumer reads its partitions from their end until bench.stop_consuming,
+ * and computes each record's end-to-end latency from the stamp in its value.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/bench/bench.h"
+
+/* Messages produced between two sl_poll(0): I/O keeps up with the queue. */
+#define PRODUCE_BURST_MAX 1000
+/* How long a producer waits in sl_poll when it is ahead or the queue is full. */
+#define PRODUCER_WAIT_MS 1
+/* sl_consume's wait, so that stop_consuming is seen. */
+#define CONSUME_SLICE_MS 100
+/* sl_close's flush of the producers' last messages. */
+#define PRODUCER_CLOSE_MS 30000
+
+_Static_assert(sizeof(void *) >= sizeof(int64_t), "the send time travels in msg_opaque");
+
+int64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void stamp_put(uint8_t *p, int64_t ns)
+{
+    uint64_t v = (uint64_t)ns;
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static int64_t stamp_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return (int64_t)v;
+}
+
+static bool in_window(const struct bench *b, int64_t sent_ns)
+{
+    return sent_ns >= b->clock.measure_start_ns && sent_ns < b->clock.measure_end_ns;
+}
+
+/* ---------------------------------------------------------------- producer */
+
+static void on_delivery(void *opaque, const sl_delivery *d)
+{
+    struct bench_producer *p = opaque;
+    int64_t sent_ns = (int64_t)(intptr_t)d->msg_opaque;
+    if (d->err != SL_OK) {
+        if (atomic_fetch_add(&p->failed, 1) == 0) {
+            atomic_store(&p->first_error, (int)d->err);
+        }
+        return;
+    }
+    atomic_fetch_add_explicit(&p->delivered, 1, memory_order_relaxed);
+    if (in_window(p->bench, sent_ns)) {
+        atomic_fetch_add_explicit(&p->delivered_measured, 1, memory_order_relaxed);
+        int64_t latency_ns = bench_now_ns() - sent_ns;
+        hist_record(&p->ack_latency, latency_ns > 0 ? (uint64_t)latency_ns / 1000 : 0);
+    }
+}
+
+static void on_producer_error(void *opaque, sl_err err, const char *reason)
+{
+    struct bench_producer *p = opaque;
+    if (p->errors_printed++ < BENCH_ERRORS_PRINTED) {
+        fprintf(stderr, "sluice-bench: producer %d: %s (%s)\n", p->index, reason, sl_err_name(err));
+    }
+}
+
+/* How many messages the producer may send now: its share of the rate since
+ * start, less what it sent, at most a burst. */
+static uint64_t producer_due(const struct bench_producer *p, uint64_t sent)
+{
+    const struct bench *b = p->bench;
+    if (b->opt.rate <= 0) {
+        return PRODUCE_BURST_MAX;
+    }
+    double per_producer = b->opt.rate / b->opt.producers;
+    double elapsed_s = (double)(bench_now_ns() - b->clock.start_ns) / 1e9;
+    double due = elapsed_s * per_producer - (double)sent;
+    if (due <= 0) {
+        return 0;
+    }
+    return due > PRODUCE_BURST_MAX ? PRODUCE_BURST_MAX : (uint64_t)due;
+}
+
+static void *producer_main(void *arg)
+{
+    struct bench_producer *p = arg;
+    struct bench *b = p->bench;
+    uint8_t *value = malloc(b->opt.size);
+    if (value == NULL) {
+        fprintf(stderr, "sluice-bench: producer %d: out of memory\n", p->index);
+        atomic_store(&b->aborted, true);
+        atomic_store(&b->stop_producing, true);
+        sl_close(p->client, 0);
+        return NULL;
+    }
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(p->index + 1);
+    for (uint32_t i = 0; i < b->opt.size; i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        value[i] = (uint8_t)rng;
+    }
+    sl_msg msg = {.topic = b->opt.topic,
+                  .partition = SL_PARTITION_ANY,
+                  .value = value,
+                  .value_len = b->opt.size};
+    uint64_t sent = 0;
+    while (!atomic_load_explicit(&b->stop_producing, memory_order_relaxed)) {
+        uint64_t due = producer_due(p, sent);
+        bool full = false;
+        for (uint64_t i = 0; i < due; i++) {
+            int64_t now_ns = bench_now_ns();
+            stamp_put(value, now_ns);
+            msg.opaque = (void *)(intptr_t)now_ns;
+            sl_err err = sl_produce(p->client, &msg);
+            if (err == SL_ERR_QUEUE_FULL) {
+                full = true;
+                break;
+            }
+            if (err != SL_OK) {
+                fprintf(stderr, "sluice-bench: producer %d: %s\n", p->index, sl_err_str(err));
+                atomic_store(&b->aborted, true);
+                atomic_store(&b->stop_producing, true);
+                break;
+            }
+            sent++;
+        }
+        sl_poll(p->client, due == 0 || full ? PRODUCER_WAIT_MS : 0);
+    }
+    sl_err err = sl_close(p->client, PRODUCER_CLOSE_MS);
+    if (err != SL_OK) {
+        fprintf(stderr, "sluice-bench: producer %d: close: %s\n", p->index, sl_err_str(err));
+    }
+    p->client = NULL;
+    free(value);
+    return NULL;
+}
+
+int bench_producer_start(struct bench_producer *p)
+{
+    hist_init(&p->ack_latency);
+    atomic_init(&p->delivered, 0);
+    atomic_init(&p->delivered_measured, 0);
+    atomic_init(&p->failed, 0);
+    atomic_init(&p->first_error, SL_OK);
+    return -pthread_create(&p->thread, NULL, producer_main, p);
+}
+
+void bench_producer_conf(sl_conf *conf, struct bench_producer *p)
+{
+    sl_conf_set_delivery_cb(conf, on_delivery);
+    sl_conf_set_error_cb(conf, on_producer_error);
+    sl_conf_set_opaque(conf, p);
+}
+
+/* ---------------------------------------------------------------- consumer */
+
+static void on_consumer_error(void *opaque, sl_err err, const char *reason)
+{
+    struct bench_consumer *c = opaque;
+    if (c->errors_printed++ < BENCH_ERRORS_PRINTED) {
+        fprintf(stderr, "sluice-bench: consumer %d: %s (%s)\n", c->index, reason, sl_err_name(err));
+    }
+}
+
+void bench_consumer_conf(sl_conf *conf, struct bench_consumer *c)
+{
+    sl_conf_set_error_cb(conf, on_consumer_error);
+    sl_conf_set_opaque(conf, c);
+}
+
+static bool consumer_positions_known(struct bench_consumer *c)
+{
+    for (int32_t i = 0; i < c->partition_count; i++) {
+        int64_t offset, high_watermark;
+        if (sl_position(c->client, c->bench->opt.topic, c->partitions[i], &offset,
+                        &high_watermark) != SL_OK ||
+            offset < 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void consumer_record(struct bench_consumer *c, const sl_record *r)
+{
+    if (r->err != SL_OK) {
+        atomic_fetch_add(&c->failed, 1);
+        if (c->errors_printed++ < BENCH_ERRORS_PRINTED) {
+            fprintf(stderr, "sluice-bench: consumer %d: %s [%d] at %lld: %s\n", c->index, r->topic,
+                    r->partition, (long long)r->offset, sl_err_str(r->err));
+        }
+        return;
+    }
+    atomic_fetch_add_explicit(&c->consumed, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->consumed_bytes, r->value_len, memory_order_relaxed);
+    if (r->value == NULL || r->value_len < BENCH_STAMP_BYTES) {
+        return; /* not one of ours: counted, not timed */
+    }
+    int64_t sent_ns = stamp_get(r->value);
+    int64_t latency_ns = bench_now_ns() - sent_ns;
+    uint64_t latency_us = latency_ns > 0 ? (uint64_t)latency_ns / 1000 : 0;
+    pthread_mutex_lock(&c->lock);
+    hist_record(&c->interval, latency_us);
+    pthread_mutex_unlock(&c->lock);
+    if (in_window(c->bench, sent_ns)) {
+        atomic_fetch_add_explicit(&c->consumed_measured, 1, memory_order_relaxed);
+        hist_record(&c->e2e, latency_us);
+    }
+}
+
+static void *consumer_main(void *arg)
+{
+    struct bench_consumer *c = arg;
+    struct bench *b = c->bench;
+    for (int32_t i = 0; i < c->partition_count; i++) {
+        sl_err err = sl_assign(c->client, b->opt.topic, c->partitions[i], SL_OFFSET_END);
+        if (err != SL_OK) {
+            fprintf(stderr, "sluice-bench: consumer %d: assign [%d]: %s\n", c->index,
+                    c->partitions[i], sl_err_str(err));
+        }
+    }
+    while (!atomic_load_explicit(&b->stop_consuming, memory_order_relaxed)) {
+        if (c->partition_count == 0) {
+            /* More consumers than partitions: this one idles (sl_consume
+             * would return at once with nothing assigned). */
+            struct timespec slice = {.tv_nsec = CONSUME_SLICE_MS * 1000000L};
+            nanosleep(&slice, NULL);
+            continue;
+        }
+        sl_record *r = sl_consume(c->client, CONSUME_SLICE_MS);
+        if (r != NULL) {
+            consumer_record(c, r);
+            sl_record_free(r);
+        }
+        if (!atomic_load_explicit(&c->ready, memory_order_relaxed) && consumer_positions_known(c)) {
+            atomic_store(&c->ready, true);
+        }
+    }
+    sl_close(c->client, 0);
+    c->client = NULL;
+    return NULL;
+}
+
+int bench_consumer_start(struct bench_consumer *c)
+{
+    hist_init(&c->interval);
+    hist_init(&c->e2e);
+    atomic_init(&c->ready, c->partition_count == 0);
+    atomic_init(&c->consumed, 0);
+    atomic_init(&c->consumed_bytes, 0);
+    atomic_init(&c->consumed_measured, 0);
+    atomic_init(&c->failed, 0);
+    int err = pthread_mutex_init(&c->lock, NULL);
+    if (err != 0) {
+        return -err;
+    }
+    return -pthread_create(&c->thread, NULL, consumer_main, c);
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# sluice-bench against a real sluiced: a --quick run (1 s warm-up, 2 s
+# measured) with one producer and one consumer, then its JSON checked:
+# throughput above 0, every delivered message consumed after the drain (the
+# measured window's counts equal too), no failures, latency percentiles
+# ordered (p50 <= p90 <= ... <= max) and above 0, one timeline entry a second,
+# the config and machine recorded. Then a rate-limited run lands near its
+# rate, and bad options exit 2.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/lib/broker.sh
+
+PY=/usr/bin/python3
+BENCH=$BUILD/sluice-bench
+
+broker_start
+W=$BROKER_DIR
+trap 'kill -9 $BROKER_PID 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$W"' EXIT
+
+check_json() { # FILE [RATE]
+    "$PY" - "$@" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+rate = float(sys.argv[2]) if len(sys.argv) > 2 else None
+res, cfg = r["results"], r["config"]
+def need(cond, what):
+    if not cond:
+        sys.exit("FAIL: %s\n%s" % (what, json.dumps(res, indent=1)))
+need(r["tool"] == "sluice-bench" and r["machine"]["cores"] >= 1 and r["machine"]["kernel"], "machine")
+need(cfg["producers"] == 1 and cfg["consumers"] == 1 and cfg["quick"] is True, "config")
+need(cfg["warmup_s"] == 1 and cfg["duration_s"] == 2, "quick timings")
+p, c, e = res["produce"], res["consume"], res["e2e_latency_us"]
+need(p["messages"] > 0 and p["msgs_per_s"] > 0 and p["mb_per_s"] > 0, "produce throughput > 0")
+need(p["failed"] == 0 and c["failed"] == 0, "no failures")
+need(res["drained"] is True, "drained")
+need(c["consumed_total"] == p["produced_total"], "consumed == produced (whole run)")
+need(c["messages"] == p["messages"], "consumed == produced (measured window)")
+need(e["count"] == c["messages"], "one latency per measured record")
+keys = ["p50", "p90", "p99", "p99_9", "p99_99", "max"]
+vals = [e[k] for k in keys]
+need(all(a <= b for a, b in zip(vals, vals[1:])), "e2e percentiles ordered: %s" % vals)
+need(vals[0] > 0, "e2e p50 > 0")
+ack = [p["ack_latency_us"][k] for k in keys]
+need(all(a <= b for a, b in zip(ack, ack[1:])), "ack percentiles ordered: %s" % ack)
+need(len(r["timeline"]) == 3 and [t["t_s"] for t in r["timeline"]] == [1, 2, 3], "timeline")
+if rate is not None:
+    need(abs(p["msgs_per_s"] - rate) <= 0.1 * rate, "rate %g near %g" % (p["msgs_per_s"], rate))
+print("ok", sys.argv[1], "%.0f msgs/s" % p["msgs_per_s"], "e2e", dict(zip(keys, vals)))
+PYEOF
+}
+
+# ---- 1. as fast as possible --------------------------------------------------
+"$BENCH" -b "$BROKER" --topic bench-max --quick --producers 1 --consumers 1 --size 512 \
+    --json "$W/max.json" >"$W/max.out" 2>&1 || { cat "$W/max.out"; fail "sluice-bench (max) failed"; }
+grep -q 'e2e p50' "$W/max.out" || fail "no per-second line"
+grep -q '^summary' "$W/max.out" || fail "no summary"
+check_json "$W/max.json" || fail "max.json"
+
+# ---- 2. a target rate ---------------------------------------------------------
+"$BENCH" -b "$BROKER" --topic bench-rate --quick --rate 2000 --acks 1 --compression zstd \
+    --json "$W/rate.json" >"$W/rate.out" 2>&1 || { cat "$W/rate.out"; fail "sluice-bench (rate) failed"; }
+check_json "$W/rate.json" 2000 || fail "rate.json"
+
+# ---- 3. usage errors exit 2 -------------------------------------------------------
+for bad in "--acks 1 --idempotence on" "--size 4" "--rate fast" "--compression lz4" "extra"; do
+    rc=0
+    # shellcheck disable=SC2086
+    "$BENCH" -b "$BROKER" $bad >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 2 ] || fail "sluice-bench $bad: exit $rc, want 2"
+done
+echo "client_bench: ok"
