@@ -7,8 +7,10 @@
 #ifndef SL_CLIENT_CLI_H
 #define SL_CLIENT_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "client/sluice.h"
 
@@ -44,6 +46,21 @@ struct cli_common {
 
 /* Handles opt if it is a common option: 1 handled, 0 not ours, -1 bad (said). */
 int cli_common_option(struct cli_common *common, int opt, const char *arg, const char *cmd);
+
+/* A command's own option: true when taken, false when bad (said). */
+typedef bool cli_own_option_fn(void *opaque, int opt, const char *arg);
+
+/*
+ * The options of a command that names one topic: getopt_long over the
+ * common options and the command's (shortopts and longopts include both,
+ * -h/--help included), each common one to common, each other to own, then
+ * exactly one positional argument, the topic. Returns -1 with *topic set when
+ * all is well, else the exit code (help printed, to stdout when asked for).
+ */
+int cli_parse_topic_command(int argc, char **argv, const char *shortopts,
+                            const struct option *longopts, struct cli_common *common,
+                            const char *cmd, cli_own_option_fn *own, void *opaque,
+                            void (*help)(FILE *out), const char **topic);
 /* A configuration from the common options, then extra "key=value" settings
  * (the command's own, applied after -X so that they win only when given).
  * NULL after printing why. */

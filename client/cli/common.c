@@ -21,6 +21,34 @@ void cli_err(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
+int cli_parse_topic_command(int argc, char **argv, const char *shortopts,
+                            const struct option *longopts, struct cli_common *common,
+                            const char *cmd, cli_own_option_fn *own, void *opaque,
+                            void (*help)(FILE *out), const char **topic)
+{
+    int opt;
+    while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            help(stdout);
+            return CLI_EXIT_OK;
+        }
+        int taken = cli_common_option(common, opt, optarg, cmd);
+        if (taken < 0 || (taken == 0 && (opt == '?' || !own(opaque, opt, optarg)))) {
+            if (opt == '?') {
+                help(stderr);
+            }
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        cli_err(cmd, optind >= argc ? "no topic given" : "one topic, after the options");
+        help(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    *topic = argv[optind];
+    return -1;
+}
+
 const char *cli_brokers(const struct cli_common *common)
 {
     if (common->brokers != NULL) {

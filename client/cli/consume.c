@@ -130,8 +130,9 @@ static bool parse_offset(struct options *o, const char *arg)
 }
 
 /* One option of consume's own; false after printing why. */
-static bool own_option(struct options *o, int opt, const char *arg)
+static bool own_option(void *opaque, int opt, const char *arg)
 {
+    struct options *o = opaque;
     int64_t v;
     switch (opt) {
     case 'p':
@@ -177,31 +178,15 @@ static int parse(struct options *o, int argc, char **argv)
     o->start = SL_OFFSET_BEGINNING; /* as kcat: the whole partition unless told */
     o->count_max = -1;
     o->format = "%s\\n";
-    int opt;
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "p:o:en:f:Jh", longopts, NULL)) !=
-           -1) {
-        if (opt == 'h') {
-            help(stdout);
-            return CLI_EXIT_OK;
-        }
-        int common = cli_common_option(&o->common, opt, optarg, CMD);
-        if (common < 0 || (common == 0 && (opt == '?' || !own_option(o, opt, optarg)))) {
-            if (opt == '?') {
-                help(stderr);
-            }
-            return CLI_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) {
-        cli_err(CMD, optind >= argc ? "no topic given" : "one topic, after the options");
-        help(stderr);
-        return CLI_EXIT_USAGE;
+    int rc = cli_parse_topic_command(argc, argv, CLI_COMMON_SHORTOPTS "p:o:en:f:Jh", longopts,
+                                     &o->common, CMD, own_option, o, help, &o->topic);
+    if (rc != -1) {
+        return rc;
     }
     if (o->json && o->format_set) {
         cli_err(CMD, "-f and --json exclude each other");
         return CLI_EXIT_USAGE;
     }
-    o->topic = argv[optind];
     return -1;
 }
 

@@ -149,8 +149,9 @@ static bool parse_partition(struct options *o, const char *arg)
 }
 
 /* One option of produce's own; false after printing why. */
-static bool own_option(struct options *o, int opt, const char *arg)
+static bool own_option(void *opaque, int opt, const char *arg)
 {
+    struct options *o = opaque;
     switch (opt) {
     case 'f':
         o->file = arg;
@@ -195,27 +196,11 @@ static int parse(struct options *o, int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     o->partition = SL_PARTITION_ANY;
-    int opt;
-    while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "f:k:H:p:z:qh", longopts, NULL)) !=
-           -1) {
-        if (opt == 'h') {
-            help(stdout);
-            return CLI_EXIT_OK;
-        }
-        int common = cli_common_option(&o->common, opt, optarg, CMD);
-        if (common < 0 || (common == 0 && (opt == '?' || !own_option(o, opt, optarg)))) {
-            if (opt == '?') {
-                help(stderr);
-            }
-            return CLI_EXIT_USAGE;
-        }
+    int rc = cli_parse_topic_command(argc, argv, CLI_COMMON_SHORTOPTS "f:k:H:p:z:qh", longopts,
+                                     &o->common, CMD, own_option, o, help, &o->topic);
+    if (rc != -1) {
+        return rc;
     }
-    if (optind != argc - 1) {
-        cli_err(CMD, optind >= argc ? "no topic given" : "one topic, after the options");
-        help(stderr);
-        return CLI_EXIT_USAGE;
-    }
-    o->topic = argv[optind];
     return -1;
 }
 
