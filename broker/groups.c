@@ -554,47 +554,20 @@ static int group_value(struct buf *b, const struct group *g)
     return err;
 }
 
-struct rd {
-    const uint8_t *p;
-    size_t left;
-    bool bad;
-};
-
-static const uint8_t *rd_take(struct rd *r, size_t n)
+static struct kstr rd_str16(struct reader *r)
 {
-    if (r->bad || r->left < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    r->left -= n;
-    return p;
-}
-
-static int64_t rd_int(struct rd *r, size_t n)
-{
-    const uint8_t *p = rd_take(r, n);
-    if (p == NULL) {
-        return 0;
-    }
-    return n == 2 ? (int16_t)be16_get(p) : n == 4 ? (int32_t)be32_get(p) : (int64_t)be64_get(p);
-}
-
-static struct kstr rd_str16(struct rd *r)
-{
-    int32_t len = (int32_t)rd_int(r, 2);
+    int32_t len = reader_i16(r);
     if (len < 0) {
         return (struct kstr){NULL, -1};
     }
-    const uint8_t *p = rd_take(r, (size_t)len);
+    const uint8_t *p = reader_take(r, (size_t)len);
     return p != NULL ? (struct kstr){(const char *)p, len} : (struct kstr){NULL, -1};
 }
 
-static struct kbytes rd_bytes32(struct rd *r)
+static struct kbytes rd_bytes32(struct reader *r)
 {
-    int32_t len = (int32_t)rd_int(r, 4);
-    const uint8_t *p = len >= 0 ? rd_take(r, (size_t)len) : NULL;
+    int32_t len = reader_i32(r);
+    const uint8_t *p = len >= 0 ? reader_take(r, (size_t)len) : NULL;
     if (len < 0) {
         r->bad = true;
     }
@@ -617,18 +590,18 @@ static void group_reset_members(struct group *g)
 }
 
 /* A group metadata value: the group as of its last stored generation. */
-static int replay_group(struct group *g, struct rd *r)
+static int replay_group(struct group *g, struct reader *r)
 {
-    int16_t version = (int16_t)rd_int(r, 2);
+    int16_t version = reader_i16(r);
     if (version < 0 || version > 3) {
         return -EBADMSG;
     }
     struct kstr type = rd_str16(r);
-    int32_t generation = (int32_t)rd_int(r, 4);
+    int32_t generation = reader_i32(r);
     struct kstr protocol = rd_str16(r);
     struct kstr leader = rd_str16(r);
-    int64_t state_ms = version >= 2 ? rd_int(r, 8) : 0; /* when the record was written */
-    int32_t n = (int32_t)rd_int(r, 4);
+    int64_t state_ms = version >= 2 ? reader_i64(r) : 0; /* when the record was written */
+    int32_t n = reader_i32(r);
     if (r->bad || n < 0 || n > REPLAY_MEMBERS_MAX) {
         return -EBADMSG;
     }
@@ -644,8 +617,8 @@ static int replay_group(struct group *g, struct rd *r)
         struct kstr instance = version >= 3 ? rd_str16(r) : (struct kstr){NULL, -1};
         struct kstr client = rd_str16(r);
         struct kstr host = rd_str16(r);
-        int32_t rebalance = version >= 1 ? (int32_t)rd_int(r, 4) : 0;
-        int32_t session = (int32_t)rd_int(r, 4);
+        int32_t rebalance = version >= 1 ? reader_i32(r) : 0;
+        int32_t session = reader_i32(r);
         struct kbytes sub = rd_bytes32(r);
         struct kbytes asg = rd_bytes32(r);
         if (r->bad || id.len <= 0) {
@@ -697,17 +670,17 @@ static int replay_group(struct group *g, struct rd *r)
 
 static int replay_record(struct groups *gs, const struct batch_record *rec)
 {
-    struct rd key = {rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0, false};
-    int16_t kind = (int16_t)rd_int(&key, 2);
+    struct reader key = {rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0, false};
+    int16_t kind = reader_i16(&key);
     struct kstr group = rd_str16(&key);
     if (key.bad || group.len < 0) {
         return -EBADMSG;
     }
-    struct rd value = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0, false};
+    struct reader value = {rec->value, rec->value_len > 0 ? (size_t)rec->value_len : 0, false};
     bool tombstone = rec->value_len < 0;
     if (kind == 0 || kind == 1) {
         struct kstr topic = rd_str16(&key);
-        int32_t partition = (int32_t)rd_int(&key, 4);
+        int32_t partition = reader_i32(&key);
         if (key.bad || topic.len < 0) {
             return -EBADMSG;
         }
@@ -718,11 +691,11 @@ static int replay_record(struct groups *gs, const struct batch_record *rec)
             }
             return 0;
         }
-        int16_t version = (int16_t)rd_int(&value, 2);
-        int64_t offset = rd_int(&value, 8);
-        int32_t epoch = version >= 3 ? (int32_t)rd_int(&value, 4) : -1;
+        int16_t version = reader_i16(&value);
+        int64_t offset = reader_i64(&value);
+        int32_t epoch = version >= 3 ? reader_i32(&value) : -1;
         struct kstr md = rd_str16(&value);
-        int64_t ts = rd_int(&value, 8);
+        int64_t ts = reader_i64(&value);
         if (value.bad || version < 0 || version > 4) {
             return -EBADMSG;
         }

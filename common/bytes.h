@@ -6,6 +6,8 @@
 #ifndef SL_COMMON_BYTES_H
 #define SL_COMMON_BYTES_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -42,6 +44,54 @@ static inline uint32_t be32_get(const uint8_t *p)
 static inline uint64_t be64_get(const uint8_t *p)
 {
     return (uint64_t)be32_get(p) << 32 | be32_get(p + 4);
+}
+
+/*
+ * A bounded big-endian reader: each take checks the bytes left, and a short
+ * read marks the reader bad (and yields zeros) instead of reading past the
+ * end, so a decoder checks `bad` once at the end rather than after each
+ * field.
+ */
+struct reader {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+};
+
+static inline const uint8_t *reader_take(struct reader *r, size_t n)
+{
+    if (r->bad || r->left < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = r->p;
+    r->p += n;
+    r->left -= n;
+    return p;
+}
+
+static inline uint8_t reader_u8(struct reader *r)
+{
+    const uint8_t *p = reader_take(r, 1);
+    return p != NULL ? p[0] : 0;
+}
+
+static inline int16_t reader_i16(struct reader *r)
+{
+    const uint8_t *p = reader_take(r, 2);
+    return p != NULL ? (int16_t)be16_get(p) : 0;
+}
+
+static inline int32_t reader_i32(struct reader *r)
+{
+    const uint8_t *p = reader_take(r, 4);
+    return p != NULL ? (int32_t)be32_get(p) : 0;
+}
+
+static inline int64_t reader_i64(struct reader *r)
+{
+    const uint8_t *p = reader_take(r, 8);
+    return p != NULL ? (int64_t)be64_get(p) : 0;
 }
 
 #endif

@@ -138,47 +138,11 @@ int md_put_producer_ids(struct buf *out, int32_t node, int64_t next_producer_id)
 
 /* ---------------------------------------------------------- decoding */
 
-struct reader {
-    const uint8_t *p;
-    size_t left;
-    bool bad;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
-{
-    if (r->bad || r->left < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *p = r->p;
-    r->p += n;
-    r->left -= n;
-    return p;
-}
-
-static uint8_t take_u8(struct reader *r)
-{
-    const uint8_t *p = take(r, 1);
-    return p != NULL ? p[0] : 0;
-}
-
-static int32_t take_i32(struct reader *r)
-{
-    const uint8_t *p = take(r, 4);
-    return p != NULL ? (int32_t)be32_get(p) : 0;
-}
-
-static int64_t take_i64(struct reader *r)
-{
-    const uint8_t *p = take(r, 8);
-    return p != NULL ? (int64_t)be64_get(p) : 0;
-}
-
 static const char *take_str16(struct reader *r, size_t *len)
 {
-    const uint8_t *p = take(r, 2);
+    const uint8_t *p = reader_take(r, 2);
     *len = p != NULL ? be16_get(p) : 0;
-    return (const char *)take(r, *len);
+    return (const char *)reader_take(r, *len);
 }
 
 static char *dup_n(const char *s, size_t len)
@@ -195,10 +159,10 @@ static char *dup_n(const char *s, size_t len)
 
 static int apply_topic(struct md_image *image, struct reader *r)
 {
-    const uint8_t *id = take(r, 16);
+    const uint8_t *id = reader_take(r, 16);
     size_t len;
     const char *name = take_str16(r, &len);
-    int32_t partitions = take_i32(r);
+    int32_t partitions = reader_i32(r);
     if (r->bad || r->left != 0 || len == 0 || len > MD_TOPIC_NAME_MAX || partitions < 1 ||
         partitions > MD_PARTITIONS_MAX || memcmp(id, zero_id, 16) == 0) {
         return -EBADMSG;
@@ -273,13 +237,13 @@ static int topic_set_config(struct md_topic *t, const char *name, size_t name_le
 
 static int apply_config(struct md_image *image, struct reader *r)
 {
-    uint8_t type = take_u8(r);
+    uint8_t type = reader_u8(r);
     size_t res_len, name_len;
     const char *res = take_str16(r, &res_len);
     const char *name = take_str16(r, &name_len);
-    const uint8_t *lp = take(r, 2);
+    const uint8_t *lp = reader_take(r, 2);
     int32_t value_len = lp != NULL ? (int16_t)be16_get(lp) : 0;
-    const char *value = value_len > 0 ? (const char *)take(r, (size_t)value_len) : "";
+    const char *value = value_len > 0 ? (const char *)reader_take(r, (size_t)value_len) : "";
     if (r->bad || r->left != 0 || type != MD_RESOURCE_TOPIC || name_len == 0 ||
         name_len > MD_CONFIG_NAME_MAX || value_len < -1 || value_len > MD_CONFIG_VALUE_MAX) {
         return -EBADMSG;
@@ -290,7 +254,7 @@ static int apply_config(struct md_image *image, struct reader *r)
 
 static int apply_remove_topic(struct md_image *image, struct reader *r)
 {
-    const uint8_t *id = take(r, 16);
+    const uint8_t *id = reader_take(r, 16);
     if (r->bad || r->left != 0) {
         return -EBADMSG;
     }
@@ -308,8 +272,8 @@ static int apply_remove_topic(struct md_image *image, struct reader *r)
 
 static int apply_producer_ids(struct md_image *image, struct reader *r)
 {
-    (void)take_i32(r); /* the node the block went to: one node for now */
-    int64_t next = take_i64(r);
+    (void)reader_i32(r); /* the node the block went to: one node for now */
+    int64_t next = reader_i64(r);
     if (r->bad || r->left != 0 || next < 0) {
         return -EBADMSG;
     }
@@ -323,8 +287,8 @@ static int apply_producer_ids(struct md_image *image, struct reader *r)
 int md_apply(struct md_image *image, const uint8_t *p, size_t len)
 {
     struct reader r = {p, len, false};
-    uint8_t type = take_u8(&r);
-    uint8_t version = take_u8(&r);
+    uint8_t type = reader_u8(&r);
+    uint8_t version = reader_u8(&r);
     if (r.bad || version != RECORD_VERSION) {
         return -EBADMSG;
     }
