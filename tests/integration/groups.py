@@ -310,9 +310,12 @@ def kcat_member(group, topic, name, workdir):
 
 
 def read_records(path):
-    """[(partition, offset, value)] a kcat member printed."""
+    """[(partition, offset, value)] a kcat member printed, complete lines only:
+    kcat's stdout is a pipe to a file, flushed whenever its buffer fills, so
+    the last line may be cut anywhere while it runs."""
     with open(path) as f:
-        return [(int(p), int(o), v) for p, o, v in (ln.split() for ln in f if ln.strip())]
+        lines = [ln for ln in f if ln.endswith("\n") and ln.strip()]
+    return [(int(p), int(o), v) for p, o, v in (ln.split() for ln in lines)]
 
 
 def case_kcat(workdir):
