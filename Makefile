@@ -113,6 +113,16 @@ $(O)/sluice: $(CLI_OBJ) $(O)/libsluice.a
 $(O)/sluice-bench: $(BENCH_CL_OBJ) $(O)/libsluice.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd zlib 2>/dev/null) -lpthread
 
+# Example programs (client/examples/*.c): the public API as an application
+# uses it, linked against the archive; tests drive them too.
+EXAMPLE_SRC := $(wildcard client/examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:client/examples/%.c=$(O)/examples/%)
+all: $(EXAMPLE_BIN)
+
+$(O)/examples/%: $(O)/obj/client/examples/%.o $(O)/libsluice.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@ $(shell pkg-config --libs libzstd zlib 2>/dev/null)
+
 # Client unit tests see the library's internals (client/internal.h): they link
 # its plain objects, not the archive whose internals are hidden. The bench's
 # histogram (client/bench/hist.o) is linked for test_client_hist.

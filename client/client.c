@@ -145,7 +145,9 @@ int slc_dispatch(sl_client *c)
     }
     c->in_callback = true;
     int served = 0;
-    /* Callbacks may produce, which may fail batches: re-read the heads. */
+    /* Callbacks may produce, which may fail batches: re-read the heads. The
+     * group's callbacks (rebalance, commits) go first, once a round. */
+    served += slc_group_dispatch(c);
     while (c->done_head != NULL || c->done_pend_head != NULL || c->errors_count > 0) {
         while (c->done_head != NULL) {
             struct slc_batch *b = c->done_head;
@@ -165,6 +167,7 @@ int slc_dispatch(sl_client *c)
             served++;
         }
         served += dispatch_errors(c);
+        served += slc_group_dispatch(c);
     }
     c->in_callback = false;
     return served;
@@ -200,6 +203,7 @@ void slc_timers(sl_client *c, int64_t now_ms, int64_t *next_ms)
     slc_metadata_tick(c, now_ms, next_ms);
     if (c->cons != NULL) {
         slc_consumer_tick(c, now_ms, next_ms);
+        slc_group_tick(c, now_ms, next_ms);
     } else {
         slc_producer_tick(c, now_ms, next_ms);
     }
@@ -227,7 +231,9 @@ static void handle_events(sl_client *c, const struct epoll_event *evs, int n, in
  * Works until at least one callback is served or timeout_ms passes (-1: no
  * limit), doing I/O at least once. Returns the callbacks served.
  */
-static int run(sl_client *c, int timeout_ms)
+/* One poll: work until a callback was served, records are ready, done(c,
+ * arg) holds (when done is given), or timeout_ms passes. */
+static int run_until(sl_client *c, int timeout_ms, bool (*done)(sl_client *, void *), void *arg)
 {
     int64_t now_ms = slc_now_ms();
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : now_ms + timeout_ms;
@@ -239,7 +245,8 @@ static int run(sl_client *c, int timeout_ms)
         slc_timers(c, now_ms, &next_ms);
         served += slc_dispatch(c);
         bool ready = slc_consumer_ready(c);
-        if (served > 0 || (waited && (ready || now_ms >= deadline))) {
+        if (served > 0 || (waited && (ready || now_ms >= deadline)) ||
+            (done != NULL && done(c, arg))) {
             break;
         }
         int64_t until = SL_MIN(deadline, next_ms);
@@ -259,6 +266,11 @@ static int run(sl_client *c, int timeout_ms)
     return served;
 }
 
+static int run(sl_client *c, int timeout_ms)
+{
+    return run_until(c, timeout_ms, NULL, NULL);
+}
+
 int sl_poll(sl_client *c, int timeout_ms)
 {
     if (c == NULL || c->in_callback || c->closing) {
@@ -272,8 +284,7 @@ int sl_fd(const sl_client *c)
     return c != NULL ? c->epfd : -1;
 }
 
-/* Polls in slices until done() or timeout_ms (-1: none) passes. */
-static bool poll_until(sl_client *c, int timeout_ms, bool (*done)(sl_client *, void *), void *arg)
+bool slc_poll_until(sl_client *c, int timeout_ms, bool (*done)(sl_client *, void *), void *arg)
 {
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : slc_now_ms() + timeout_ms;
     while (!done(c, arg)) {
@@ -281,7 +292,7 @@ static bool poll_until(sl_client *c, int timeout_ms, bool (*done)(sl_client *, v
         if (left <= 0) {
             return done(c, arg);
         }
-        run(c, (int)SL_MIN(left, (int64_t)WAIT_SLICE_MS));
+        run_until(c, (int)SL_MIN(left, (int64_t)WAIT_SLICE_MS), done, arg);
     }
     return true;
 }
@@ -298,7 +309,7 @@ sl_err sl_flush(sl_client *c, int timeout_ms)
         return SL_ERR_STATE;
     }
     c->flushing = true;
-    bool empty = poll_until(c, timeout_ms, queue_empty, NULL);
+    bool empty = slc_poll_until(c, timeout_ms, queue_empty, NULL);
     c->flushing = false;
     return empty ? SL_OK : SL_ERR_TIMED_OUT;
 }
@@ -337,7 +348,7 @@ sl_err sl_topic_partitions(sl_client *c, const char *topic, int timeout_ms, int3
     if (t->partition_count < 0) {
         c->md_wanted = true;
         struct topic_wait w = {t, c->md_answers + (c->md_inflight ? 1 : 0)};
-        if (!poll_until(c, timeout_ms, topic_settled, &w)) {
+        if (!slc_poll_until(c, timeout_ms, topic_settled, &w)) {
             return c->all_down ? SL_ERR_ALL_BROKERS_DOWN : SL_ERR_TIMED_OUT;
         }
     }
@@ -350,6 +361,7 @@ sl_err sl_topic_partitions(sl_client *c, const char *topic, int timeout_ms, int3
 
 static void client_free(sl_client *c)
 {
+    slc_brokers_end_calls(c, slc_now_ms());
     for (uint32_t i = 0; i < c->broker_count; i++) {
         slc_broker_free(c->brokers[i]);
     }
@@ -363,6 +375,7 @@ static void client_free(sl_client *c)
     close(c->timerfd);
     buf_deinit(&c->scratch);
     free(c->arena_mem);
+    slc_group_free(c->group);
     slc_consumer_free(c->cons);
     sl_conf_free(c->conf);
     free(c);
@@ -379,6 +392,7 @@ sl_err sl_close(sl_client *c, int timeout_ms)
     if (timeout_ms != 0 && c->msg_count > 0) {
         sl_flush(c, timeout_ms);
     }
+    slc_group_close(c, timeout_ms);
     /* Outcomes already known go out as they are. */
     slc_dispatch(c);
     bool left = c->msg_count > 0;

@@ -85,6 +85,21 @@ static const struct conf_key keys[] = {
         "KiB of records queued before fetching pauses"),
     KEY("enable.partition.eof", CONF_BOOL, enable_partition_eof, "false", 0, 0, NULL,
         "an event when a partition reaches its end"),
+    KEY("group.id", CONF_STRING, group_id, "", 0, 0, NULL, "the consumer group"),
+    KEY("group.instance.id", CONF_STRING, group_instance_id, "", 0, 0, NULL,
+        "static membership: the member's lasting name"),
+    KEY("session.timeout.ms", CONF_INT32, session_timeout_ms, "45000", 1, 3600000, NULL,
+        "a silent member is dropped after this"),
+    KEY("heartbeat.interval.ms", CONF_INT32, heartbeat_interval_ms, "3000", 1, 3600000, NULL,
+        "heartbeats to the coordinator"),
+    KEY("max.poll.interval.ms", CONF_INT32, max_poll_interval_ms, "300000", 1, 86400000, NULL,
+        "longest gap between sl_consume calls in a group"),
+    KEY("partition.assignment.strategy", CONF_STRING, assignment_strategy, "range,roundrobin", 0, 0,
+        NULL, "assignors offered: range, roundrobin"),
+    KEY("enable.auto.commit", CONF_BOOL, enable_auto_commit, "true", 0, 0, NULL,
+        "commit consumed offsets in the background"),
+    KEY("auto.commit.interval.ms", CONF_INT32, auto_commit_interval_ms, "5000", 1, 86400000, NULL,
+        "how often"),
 };
 
 /* Messages name where a value came from; for us, always this call. */
@@ -157,6 +172,16 @@ void sl_conf_set_delivery_cb(sl_conf *conf, sl_delivery_cb *cb)
 void sl_conf_set_error_cb(sl_conf *conf, sl_error_cb *cb)
 {
     conf->error_cb = cb;
+}
+
+void sl_conf_set_rebalance_cb(sl_conf *conf, sl_rebalance_cb *cb)
+{
+    conf->rebalance_cb = cb;
+}
+
+void sl_conf_set_commit_cb(sl_conf *conf, sl_commit_cb *cb)
+{
+    conf->commit_cb = cb;
 }
 
 void sl_conf_set_opaque(sl_conf *conf, void *opaque)

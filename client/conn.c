@@ -112,6 +112,8 @@ static struct slc_broker *broker_new(sl_client *c, int32_t node_id)
     b->api_versions_version = kmsg_api_find(KMSG_API_API_VERSIONS)->max_version;
     for (size_t i = 0; i < SLC_API_KEYS; i++) {
         b->versions[i] = -1;
+        b->broker_min[i] = -1;
+        b->broker_max[i] = -1;
     }
     return b;
 }
@@ -191,8 +193,19 @@ static void check_all_down(sl_client *c)
         }
     }
     if (!c->all_down) {
+        /* Addresses, not entries: a bootstrap entry, the broker metadata
+         * named at that address and the group coordinator's connection are
+         * one broker to the reader. */
+        uint32_t distinct = 0;
+        for (uint32_t i = 0; i < c->broker_count; i++) {
+            uint32_t k = 0;
+            while (k < i && strcmp(c->brokers[k]->addr, c->brokers[i]->addr) != 0) {
+                k++;
+            }
+            distinct += k == i;
+        }
         c->all_down = true;
-        slc_error(c, SL_ERR_ALL_BROKERS_DOWN, "all %u broker(s) are down", c->broker_count);
+        slc_error(c, SL_ERR_ALL_BROKERS_DOWN, "all %u broker(s) are down", distinct);
     }
 }
 
@@ -354,6 +367,45 @@ int slc_broker_send(sl_client *c, struct slc_broker *b, struct slc_req *req, con
     return 0;
 }
 
+int16_t slc_call_version(const struct slc_broker *b, int16_t api_key, int16_t min_version,
+                         int16_t max_version)
+{
+    const struct kmsg_api *api = kmsg_api_find(api_key);
+    if (api == NULL || api_key < 0 || api_key >= SLC_API_KEYS || b->broker_max[api_key] < 0) {
+        return -1;
+    }
+    int16_t hi = SL_MIN(SL_MIN(b->broker_max[api_key], api->max_version), max_version);
+    int16_t lo = SL_MAX(SL_MAX(b->broker_min[api_key], api->min_version), min_version);
+    return hi >= lo ? hi : -1;
+}
+
+int slc_call(sl_client *c, struct slc_broker *b, int16_t api_key, int16_t min_version,
+             int16_t max_version, const void *body, slc_call_fn *fn, void *arg, int64_t now_ms)
+{
+    return slc_call_timed(c, b, api_key, min_version, max_version, body, fn, arg, 0, now_ms);
+}
+
+int slc_call_timed(sl_client *c, struct slc_broker *b, int16_t api_key, int16_t min_version,
+                   int16_t max_version, const void *body, slc_call_fn *fn, void *arg,
+                   int32_t timeout_ms, int64_t now_ms)
+{
+    if (!slc_broker_can_send(c, b, SLC_REQ_CALL)) {
+        return -EAGAIN;
+    }
+    int16_t version = slc_call_version(b, api_key, min_version, max_version);
+    if (version < 0) {
+        return -ENOTSUP;
+    }
+    struct slc_req req = {.kind = SLC_REQ_CALL,
+                          .call = fn,
+                          .call_arg = arg,
+                          .timeout_ms = timeout_ms,
+                          .api_key = api_key,
+                          .version = version,
+                          .expects_response = true};
+    return slc_broker_send(c, b, &req, body, now_ms);
+}
+
 static struct slc_req ring_pop(sl_client *c, struct slc_broker *b)
 {
     SL_ASSERT(b->ring_count > 0);
@@ -403,6 +455,21 @@ void slc_broker_close(sl_client *c, struct slc_broker *b, sl_err err, const char
         complete(c, b, &req, NULL, err, now_ms);
     }
     check_all_down(c);
+}
+
+void slc_brokers_end_calls(sl_client *c, int64_t now_ms)
+{
+    for (uint32_t i = 0; i < c->broker_count; i++) {
+        struct slc_broker *b = c->brokers[i];
+        for (uint32_t k = 0; k < b->ring_count; k++) {
+            struct slc_req *req = &b->ring[(b->ring_head + k) % b->ring_cap];
+            if (req->kind == SLC_REQ_CALL && req->call != NULL) {
+                slc_call_fn *fn = req->call;
+                req->call = NULL;
+                fn(c, b, req->call_arg, NULL, SL_ERR_STATE, now_ms);
+            }
+        }
+    }
 }
 
 /* ================================================================ writing */
@@ -472,6 +539,17 @@ struct karena slc_arena(sl_client *c, size_t len, bool *ok)
 static void negotiate(struct slc_broker *b, const struct kmsg_api_versions_response *resp)
 {
     const struct kmsg_api_versions_response_api_version *keys = resp->api_keys.items;
+    for (size_t i = 0; i < SLC_API_KEYS; i++) {
+        b->broker_min[i] = -1;
+        b->broker_max[i] = -1;
+    }
+    for (int32_t k = 0; k < resp->api_keys.count; k++) {
+        if (keys[k].api_key >= 0 && keys[k].api_key < SLC_API_KEYS &&
+            keys[k].min_version <= keys[k].max_version) {
+            b->broker_min[keys[k].api_key] = keys[k].min_version;
+            b->broker_max[keys[k].api_key] = keys[k].max_version;
+        }
+    }
     for (size_t i = 0; i < SL_ARRAY_LEN(used_apis); i++) {
         const struct kmsg_api *api = kmsg_api_find(used_apis[i].key);
         b->versions[used_apis[i].key] = -1;
@@ -554,6 +632,11 @@ static void complete(sl_client *c, struct slc_broker *b, struct slc_req *req, co
     case SLC_REQ_LIST_OFFSETS:
         slc_list_offsets_response(c, b, resp, err, now_ms);
         break;
+    case SLC_REQ_CALL:
+        if (req->call != NULL) { /* NULL: ended by slc_brokers_end_calls */
+            req->call(c, b, req->call_arg, resp, err, now_ms);
+        }
+        break;
     }
 }
 
@@ -608,14 +691,7 @@ static bool handle_frame(sl_client *c, struct slc_broker *b, const uint8_t *p, s
         return false;
     }
     struct slc_req req = ring_pop(c, b);
-    union {
-        struct kmsg_api_versions_response api_versions;
-        struct kmsg_metadata_response metadata;
-        struct kmsg_init_producer_id_response init_pid;
-        struct kmsg_produce_response produce;
-        struct kmsg_fetch_response fetch;
-        struct kmsg_list_offsets_response list_offsets;
-    } resp;
+    union slc_response resp;
     int rc = decode_body(c, &req, p + consumed, len - consumed, &resp, &why);
     if (rc != 0) {
         char text[200];
@@ -760,12 +836,14 @@ void slc_brokers_check_timeouts(sl_client *c, int64_t now_ms, int64_t *next_ms)
             *next_ms = SL_MIN(*next_ms, deadline);
         }
         if (b->state == SLC_CONN_UP && b->ring_count > 0) {
-            int64_t deadline = b->ring[b->ring_head].sent_ms + c->conf->request_timeout_ms;
+            const struct slc_req *head = &b->ring[b->ring_head];
+            int32_t timeout_ms =
+                head->timeout_ms > 0 ? head->timeout_ms : c->conf->request_timeout_ms;
+            int64_t deadline = head->sent_ms + timeout_ms;
             if (now_ms >= deadline) {
                 char why[128];
                 snprintf(why, sizeof(why), "%s request timed out after %d ms",
-                         kmsg_api_find(b->ring[b->ring_head].api_key)->name,
-                         c->conf->request_timeout_ms);
+                         kmsg_api_find(head->api_key)->name, timeout_ms);
                 slc_broker_close(c, b, SL_ERR_TRANSPORT, why, now_ms);
                 continue;
             }

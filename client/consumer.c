@@ -57,6 +57,10 @@ struct cpart {
     int64_t retry_at_ms;
     uint32_t failures;
     int64_t reassign; /* sl_assign's offset, waiting for an answer */
+    /* What a commit of this partition says: the offset after the last
+     * record sl_consume handed out, or the position a seek or reset set;
+     * -1 while neither is known. */
+    int64_t consumed;
 };
 
 /* A queued record: this header, then the sl_header array, then the topic
@@ -246,6 +250,7 @@ static void cpart_seek(struct cpart *cp, int64_t offset)
     cp->reassign = NO_REASSIGN;
     if (offset >= 0) {
         cp->position = offset;
+        cp->consumed = offset;
         cp->state = CP_FETCH;
     } else {
         cp->spec = offset;
@@ -617,6 +622,7 @@ static void listed(sl_client *c, struct cpart *cp,
     }
     cp->failures = 0;
     cp->position = pr->offset;
+    cp->consumed = pr->offset;
     cp->state = CP_FETCH;
 }
 
@@ -691,14 +697,24 @@ sl_client *sl_consumer_new(sl_conf *conf, char *errstr, size_t errstr_size)
         return NULL;
     }
     buf_init(&c->cons->decompressed, SLC_DECOMPRESSED_BYTES_MAX);
+    if (slc_group_new(c, errstr, errstr_size) != 0) {
+        c->conf = NULL; /* still the caller's */
+        sl_close(c, 0);
+        return NULL;
+    }
     return c;
 }
 
 sl_err sl_assign(sl_client *c, const char *topic, int32_t partition, int64_t offset)
 {
-    if (c == NULL || c->cons == NULL || c->closing) {
+    if (c == NULL || c->cons == NULL || c->closing || slc_group_subscribed(c)) {
         return SL_ERR_STATE;
     }
+    return slc_consumer_assign(c, topic, partition, offset);
+}
+
+sl_err slc_consumer_assign(sl_client *c, const char *topic, int32_t partition, int64_t offset)
+{
     size_t len = topic != NULL ? strlen(topic) : 0;
     bool offset_ok = offset >= 0 || offset == SL_OFFSET_BEGINNING || offset == SL_OFFSET_END ||
                      offset_is_timestamp(offset);
@@ -754,6 +770,7 @@ sl_err sl_assign(sl_client *c, const char *topic, int32_t partition, int64_t off
     cp->partition = partition;
     cp->high_watermark = -1;
     cp->node = -1;
+    cp->consumed = -1;
     cpart_seek(cp, offset);
     cons->parts[cons->count++] = cp;
     slc_wake_at(c, 0);
@@ -766,7 +783,8 @@ sl_record *sl_consume(sl_client *c, int timeout_ms)
         return NULL;
     }
     struct slc_consumer *cons = c->cons;
-    if (cons->q_head == NULL && cons->count == 0) {
+    slc_group_polled(c);
+    if (cons->q_head == NULL && cons->count == 0 && !slc_group_subscribed(c)) {
         return NULL;
     }
     if (cons->q_head != NULL && ++cons->handed_since_io >= SLC_CONSUME_IO_EVERY) {
@@ -783,7 +801,118 @@ sl_record *sl_consume(sl_client *c, int timeout_ms)
         }
     }
     struct cmsg *m = dequeue(cons);
+    if (m->rec.err == SL_OK) {
+        m->cp->consumed = m->rec.offset + 1;
+    }
     return &m->rec;
+}
+
+/* ================================================================ groups */
+
+void slc_consumer_clear(sl_client *c)
+{
+    struct slc_consumer *cons = c->cons;
+    for (uint32_t i = 0; i < cons->count; i++) {
+        drop_queued(cons, cons->parts[i]);
+        free(cons->parts[i]);
+    }
+    cons->count = 0;
+}
+
+sl_err slc_consumer_stop(sl_client *c, const char *topic, int32_t partition, sl_err err)
+{
+    sl_err rc = slc_consumer_assign(c, topic, partition, SL_OFFSET_END);
+    if (rc != SL_OK) {
+        return rc;
+    }
+    struct cpart *cp =
+        cpart_find(c->cons, slc_topic_get(c, topic, strlen(topic), false), partition);
+    SL_ASSERT(cp != NULL); /* just assigned */
+    cp->state = CP_STOPPED;
+    event(c, cp, err, -1);
+    return SL_OK;
+}
+
+static int by_name_partition(const void *x, const void *y)
+{
+    const sl_topic_partition *a = x;
+    const sl_topic_partition *b = y;
+    int rc = strcmp(a->topic, b->topic);
+    if (rc != 0) {
+        return rc;
+    }
+    return a->partition < b->partition ? -1 : a->partition > b->partition;
+}
+
+sl_topic_partition *slc_consumer_offsets(sl_client *c, bool consumed_only, size_t *count)
+{
+    struct slc_consumer *cons = c->cons;
+    sl_topic_partition *out = calloc(cons->count > 0 ? cons->count : 1, sizeof(*out));
+    if (out == NULL) {
+        return NULL;
+    }
+    size_t n = 0;
+    for (uint32_t i = 0; i < cons->count; i++) {
+        const struct cpart *cp = cons->parts[i];
+        if (consumed_only && cp->consumed < 0) {
+            continue;
+        }
+        out[n++] = (sl_topic_partition){.topic = cp->topic->name,
+                                        .partition = cp->partition,
+                                        .offset = consumed_only ? cp->consumed : cp->position};
+    }
+    qsort(out, n, sizeof(*out), by_name_partition);
+    *count = n;
+    return out;
+}
+
+sl_err sl_seek(sl_client *c, const char *topic, int32_t partition, int64_t offset)
+{
+    if (c == NULL || c->cons == NULL || c->closing) {
+        return SL_ERR_STATE;
+    }
+    if (topic == NULL) {
+        return SL_ERR_INVALID_ARG;
+    }
+    struct slc_topic *t = slc_topic_get(c, topic, strlen(topic), false);
+    if (t == NULL || cpart_find(c->cons, t, partition) == NULL) {
+        return SL_ERR_UNKNOWN_PARTITION;
+    }
+    return slc_consumer_assign(c, topic, partition, offset);
+}
+
+sl_err sl_assignment(sl_client *c, sl_topic_partition **parts, size_t *count)
+{
+    if (c == NULL || c->cons == NULL || parts == NULL || count == NULL) {
+        return SL_ERR_STATE;
+    }
+    size_t n;
+    sl_topic_partition *list = slc_consumer_offsets(c, false, &n);
+    if (list == NULL) {
+        return SL_ERR_NOMEM;
+    }
+    /* One allocation: the entries, then their names. */
+    size_t bytes = n * sizeof(*list);
+    for (size_t i = 0; i < n; i++) {
+        bytes += strlen(list[i].topic) + 1;
+    }
+    sl_topic_partition *out = malloc(bytes > 0 ? bytes : 1);
+    if (out == NULL) {
+        free(list);
+        return SL_ERR_NOMEM;
+    }
+    char *names = (char *)(out + n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = list[i];
+        size_t len = strlen(list[i].topic) + 1;
+        memcpy(names, list[i].topic, len);
+        out[i].topic = names;
+        names += len;
+    }
+    free(list);
+    *parts = out;
+    *count = n;
+    return SL_OK;
 }
 
 void sl_record_free(sl_record *record)

@@ -130,10 +130,21 @@ struct sl_conf {
     int32_t max_partition_fetch_bytes;
     int32_t queued_max_kbytes;
     bool enable_partition_eof;
+    /* consumer groups */
+    char group_id[256];
+    char group_instance_id[256];
+    int32_t session_timeout_ms;
+    int32_t heartbeat_interval_ms;
+    int32_t max_poll_interval_ms;
+    char assignment_strategy[64];
+    bool enable_auto_commit;
+    int32_t auto_commit_interval_ms;
     uint32_t set_keys; /* SLC_SET_* */
     void *opaque;
     sl_delivery_cb *delivery_cb;
     sl_error_cb *error_cb;
+    sl_rebalance_cb *rebalance_cb;
+    sl_commit_cb *commit_cb;
 };
 
 /* Kafka's acks value: -1, 0 or 1. */
@@ -317,10 +328,49 @@ enum slc_req_kind {
     SLC_REQ_PRODUCE,
     SLC_REQ_FETCH,
     SLC_REQ_LIST_OFFSETS,
+    SLC_REQ_CALL, /* the answer goes to req->call (admin, group protocol) */
+};
+
+struct slc_broker;
+
+/*
+ * The owner of an SLC_REQ_CALL request: called exactly once per request
+ * sent, with the decoded answer (valid during the call only), or with resp
+ * NULL and err saying why there is none (connection lost, timed out, not
+ * decodable, client closing). arg is the request's call_arg; whatever it
+ * owns is the function's to free.
+ */
+typedef void slc_call_fn(sl_client *c, struct slc_broker *b, void *arg, const void *resp,
+                         sl_err err, int64_t now_ms);
+
+/* Every response body a client decodes: the decode target of a frame. */
+union slc_response {
+    struct kmsg_api_versions_response api_versions;
+    struct kmsg_metadata_response metadata;
+    struct kmsg_init_producer_id_response init_pid;
+    struct kmsg_produce_response produce;
+    struct kmsg_fetch_response fetch;
+    struct kmsg_list_offsets_response list_offsets;
+    struct kmsg_create_topics_response create_topics;
+    struct kmsg_delete_topics_response delete_topics;
+    struct kmsg_describe_configs_response describe_configs;
+    struct kmsg_list_groups_response list_groups;
+    struct kmsg_describe_groups_response describe_groups;
+    struct kmsg_delete_groups_response delete_groups;
+    struct kmsg_find_coordinator_response find_coordinator;
+    struct kmsg_join_group_response join_group;
+    struct kmsg_sync_group_response sync_group;
+    struct kmsg_heartbeat_response heartbeat;
+    struct kmsg_leave_group_response leave_group;
+    struct kmsg_offset_commit_response offset_commit;
+    struct kmsg_offset_fetch_response offset_fetch;
 };
 
 struct slc_req {
     enum slc_req_kind kind;
+    slc_call_fn *call; /* SLC_REQ_CALL */
+    void *call_arg;
+    int32_t timeout_ms; /* 0: request.timeout.ms */
     int32_t correlation_id;
     int16_t api_key, version;
     int64_t sent_ms;
@@ -353,8 +403,9 @@ struct slc_broker {
     uint32_t addr_index;            /* which resolved address to try */
     int16_t api_versions_version;   /* the ApiVersions version to ask with */
     int16_t versions[SLC_API_KEYS]; /* negotiated; -1: unusable */
-    bool fetch_inflight;            /* consumer: one Fetch at a time per broker */
-    bool list_inflight;             /* consumer: one ListOffsets at a time per broker */
+    int16_t broker_min[SLC_API_KEYS], broker_max[SLC_API_KEYS]; /* advertised; -1: absent */
+    bool fetch_inflight; /* consumer: one Fetch at a time per broker */
+    bool list_inflight;  /* consumer: one ListOffsets at a time per broker */
 };
 
 /* ================================================================ client */
@@ -425,6 +476,8 @@ struct sl_client {
     size_t arena_cap;
     /* consumer: NULL for a producer */
     struct slc_consumer *cons;
+    /* consumer with a group.id: membership and commits (group.c) */
+    struct slc_group *group;
 };
 
 /* ---- client.c ---- */
@@ -441,6 +494,9 @@ void slc_wake_at(sl_client *c, int64_t deadline_ms);
 void slc_timers(sl_client *c, int64_t now_ms, int64_t *next_ms);
 /* Fires the callbacks of the done list and the error queue; their number. */
 int slc_dispatch(sl_client *c);
+/* Does the client's work in slices until done(c, arg) or timeout_ms (-1: no
+ * limit) passes; whether done. */
+bool slc_poll_until(sl_client *c, int timeout_ms, bool (*done)(sl_client *, void *), void *arg);
 
 /* ---- conn.c ---- */
 /* The broker with this node id, or NULL. */
@@ -468,6 +524,25 @@ void slc_broker_event(sl_client *c, struct slc_broker *b, uint32_t events, int64
 /* Closes connections whose oldest request or connection setup is overdue;
  * lowers *next_ms to the next such deadline. */
 void slc_brokers_check_timeouts(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/*
+ * Sends an SLC_REQ_CALL request of api_key at the highest version the broker
+ * and the codec share within [min_version, max_version]; fn(arg) gets the
+ * answer. Returns 0 (fn will be called exactly once), -ENOTSUP (no shared
+ * version), -EAGAIN (the connection cannot take it now), -ENOBUFS or
+ * -EINVAL; on an error fn is never called.
+ */
+int slc_call(sl_client *c, struct slc_broker *b, int16_t api_key, int16_t min_version,
+             int16_t max_version, const void *body, slc_call_fn *fn, void *arg, int64_t now_ms);
+/* slc_call with its own deadline (a JoinGroup may wait a rebalance timeout). */
+int slc_call_timed(sl_client *c, struct slc_broker *b, int16_t api_key, int16_t min_version,
+                   int16_t max_version, const void *body, slc_call_fn *fn, void *arg,
+                   int32_t timeout_ms, int64_t now_ms);
+/* Calls every SLC_REQ_CALL owner still waiting with SL_ERR_STATE (the client
+ * is being freed); their requests stay in the rings, answered by no one. */
+void slc_brokers_end_calls(sl_client *c, int64_t now_ms);
+/* The version slc_call would use, or -1. */
+int16_t slc_call_version(const struct slc_broker *b, int16_t api_key, int16_t min_version,
+                         int16_t max_version);
 /* An UP broker that can take a control request (the least busy), or NULL
  * after starting a connection to one that may become so. */
 struct slc_broker *slc_control_broker(sl_client *c, int64_t now_ms, int64_t *next_ms);
@@ -505,6 +580,47 @@ typedef int slc_record_fn(void *arg, const struct batch_record *rec, int64_t off
 int slc_records_decode(const uint8_t *data, size_t len, int64_t *position, struct buf *scratch,
                        slc_record_fn *fn, void *arg, const char **why);
 
+/* ---- assignor.c ---- */
+/* Assignor names: "range", "roundrobin". */
+#define SLC_ASSIGNOR_NAME_BYTES 16
+#define SLC_ASSIGNORS_MAX       2
+
+struct slc_assign_tp {
+    uint32_t topic; /* index into the topic table */
+    int32_t partition;
+};
+
+/* A member as the leader sees it: what it subscribed to, what it gets. */
+struct slc_assign_member {
+    const char *id;   /* NUL-terminated member id */
+    uint32_t *topics; /* indexes into the topic table */
+    uint32_t topic_count;
+    struct slc_assign_tp *parts; /* out: sorted by topic, then partition */
+    uint32_t count, cap;
+};
+
+/* A topic of the group's subscriptions: the table is sorted by name. */
+struct slc_assign_topic {
+    const char *name;
+    int32_t partitions; /* 0 when the topic does not exist */
+};
+
+/* Called per topic name of a subscription (partition -1) or per partition of
+ * an assignment; name is not NUL-terminated. 0, or an error to stop. */
+typedef int slc_name_fn(void *arg, const char *name, size_t len, int32_t partition);
+int slc_subscription_encode(struct buf *out, const char *const *topics, size_t count);
+int slc_subscription_decode(const uint8_t *p, size_t len, slc_name_fn *fn, void *arg);
+int slc_assignment_encode(struct buf *out, const struct slc_assign_member *m,
+                          const struct slc_assign_topic *topics);
+int slc_assignment_decode(const uint8_t *p, size_t len, slc_name_fn *fn, void *arg);
+/* Runs the assignor named protocol: sorts members by id and fills each
+ * one's parts. 0, -ENOTSUP (unknown assignor) or -ENOMEM. */
+int slc_assign(const char *protocol, struct slc_assign_member *members, uint32_t n,
+               const struct slc_assign_topic *topics, uint32_t topic_count);
+/* partition.assignment.strategy into names, in order. 0 or -EINVAL. */
+int slc_assignors_parse(const char *list, char names[][SLC_ASSIGNOR_NAME_BYTES], size_t max,
+                        size_t *count);
+
 /* ---- consumer.c ---- */
 void slc_consumer_tick(sl_client *c, int64_t now_ms, int64_t *next_ms);
 /* Whether sl_consume has something to hand out. */
@@ -514,6 +630,32 @@ void slc_fetch_response(sl_client *c, struct slc_broker *b, const void *resp, sl
 void slc_list_offsets_response(sl_client *c, struct slc_broker *b, const void *resp, sl_err err,
                                int64_t now_ms);
 void slc_consumer_free(struct slc_consumer *cons);
+/* sl_assign without its group check (the group assigns through it). */
+sl_err slc_consumer_assign(sl_client *c, const char *topic, int32_t partition, int64_t offset);
+/* Assigns the partition stopped, with an event of err (no offset to start at). */
+sl_err slc_consumer_stop(sl_client *c, const char *topic, int32_t partition, sl_err err);
+/* Unassigns every partition and drops their queued records. */
+void slc_consumer_clear(sl_client *c);
+/* The assigned partitions, sorted, with what a commit would say
+ * (consumed_only: only those with one) or their positions; names borrowed
+ * from the topic table. One allocation for free(); NULL when out of memory. */
+sl_topic_partition *slc_consumer_offsets(sl_client *c, bool consumed_only, size_t *count);
+
+/* ---- group.c ---- */
+struct slc_group;
+/* Whether sl_subscribe was called (the group assigns the partitions). */
+bool slc_group_subscribed(const sl_client *c);
+/* sl_consume was called: the max.poll.interval.ms clock restarts. */
+void slc_group_polled(sl_client *c);
+void slc_group_tick(sl_client *c, int64_t now_ms, int64_t *next_ms);
+/* Fires the rebalance and commit callbacks due; their number. */
+int slc_group_dispatch(sl_client *c);
+/* sl_close's part: revoke, final commit and LeaveGroup, within timeout_ms. */
+void slc_group_close(sl_client *c, int timeout_ms);
+void slc_group_free(struct slc_group *g);
+/* The group of a consumer with a group.id (none without). 0, or -EINVAL /
+ * -ENOMEM with errstr. */
+int slc_group_new(sl_client *c, char *errstr, size_t errstr_size);
 
 /* ---- producer.c ---- */
 /* A client of either kind (consumer: conf checked as a consumer's). */

@@ -317,6 +317,21 @@ void sl_conf_free(sl_conf *conf);
  *                              queued; no Fetch while above                 65536
  *   enable.partition.eof       an SL_ERR_PARTITION_EOF event at the end      false
  *
+ * Consumer group keys (sl_subscribe; commits):
+ *   group.id                   the group; needed by sl_subscribe, sl_commit  ""
+ *   group.instance.id          static membership (KIP-345): a restart inside
+ *                              session.timeout.ms keeps the partitions      ""
+ *   session.timeout.ms         the coordinator drops a silent member after  45000
+ *   heartbeat.interval.ms      heartbeats to the coordinator                3000
+ *   max.poll.interval.ms       longest gap between sl_consume calls before
+ *                              the member leaves the group (and rejoins on
+ *                              the next call); also the rebalance timeout  300000
+ *   partition.assignment.strategy  assignors offered, in preference order:
+ *                              range, roundrobin (the Java names too)       range,roundrobin
+ *   enable.auto.commit         commit what sl_consume handed out, in the
+ *                              background and before partitions are given up true
+ *   auto.commit.interval.ms    how often                                    5000
+ *
  * enable.idempotence needs acks=all and max.in.flight <= 5: setting acks to 0
  * or 1 turns idempotence off unless enable.idempotence was set to true
  * explicitly, which is then refused by sl_producer_new (Java's rule).
@@ -462,6 +477,86 @@ void sl_record_free(sl_record *record);
 sl_err sl_position(sl_client *client, const char *topic, int32_t partition, int64_t *offset,
                    int64_t *high_watermark);
 
+/* ---------------------------------------------------------- consumer groups */
+
+/* A partition and an offset: what commits, the rebalance callback and the
+ * commit callback carry. */
+typedef struct sl_topic_partition {
+    const char *topic; /* NUL-terminated */
+    int32_t partition;
+    int64_t offset; /* commits: the next offset to read; -1: none */
+    sl_err err;     /* the commit callback: this partition's outcome */
+} sl_topic_partition;
+
+/* What a rebalance callback is told. */
+typedef enum sl_rebalance {
+    /* The partitions are the consumer's now; each starts at the group's
+     * committed offset (else auto.offset.reset). sl_seek may move them. */
+    SL_REBALANCE_ASSIGN = 1,
+    /* The partitions are being given up (a rebalance, leaving the group, or
+     * sl_close). With enable.auto.commit, what sl_consume handed out of them
+     * is committed after the callback returns and before the group moves
+     * on; sl_commit(..., async = 1) from inside the callback is sent first
+     * too. Records of them still queued are dropped. */
+    SL_REBALANCE_REVOKE = 2,
+    /* Like REVOKE, but the membership was lost already (the session timed
+     * out, the member was fenced): commits would be refused, none is made. */
+    SL_REBALANCE_LOST = 3,
+} sl_rebalance;
+
+/* Called inside sl_consume, sl_poll or sl_close with the whole set of
+ * partitions assigned or revoked (sorted by topic, then partition); parts
+ * are valid during the call only. */
+typedef void sl_rebalance_cb(void *opaque, sl_rebalance kind, const sl_topic_partition *parts,
+                             size_t count);
+/* The outcome of an asynchronous commit (and of auto-commits), per
+ * partition; err is the first error of any, else SL_OK. Same threads. */
+typedef void sl_commit_cb(void *opaque, sl_err err, const sl_topic_partition *offsets,
+                          size_t count);
+
+void sl_conf_set_rebalance_cb(sl_conf *conf, sl_rebalance_cb *cb);
+void sl_conf_set_commit_cb(sl_conf *conf, sl_commit_cb *cb);
+
+/*
+ * Joins the consumer's group (group.id) subscribed to these topics: the
+ * group's members share their partitions, each partition read by one member
+ * at a time, assigned by the leader with the assignor the members agree on
+ * (range or roundrobin). Replaces an earlier subscription (a rebalance
+ * follows). Never blocks, never calls back: sl_consume does the work and
+ * calls the rebalance callback. Returns SL_OK, SL_ERR_INVALID_ARG (no
+ * group.id, a bad topic name, none or more than 1024 topics),
+ * SL_ERR_STATE (not a consumer, or partitions were sl_assign'ed) or
+ * SL_ERR_NOMEM.
+ */
+sl_err sl_subscribe(sl_client *client, const char *const *topics, size_t count);
+
+/*
+ * Commits offsets for the group: offsets NULL commits what sl_consume has
+ * handed out of every assigned partition (the offset after the last record
+ * of each), else the count entries given. async = 0 waits up to the
+ * request timeout for the answer and returns it (not inside a callback:
+ * SL_ERR_STATE); async != 0 returns at once and the commit callback gets the
+ * outcome. Returns SL_OK, the first partition's error, SL_ERR_INVALID_ARG
+ * (no group.id), SL_ERR_STATE, or SL_ERR_TIMED_OUT. With nothing to commit,
+ * SL_OK at once (and no callback).
+ */
+sl_err sl_commit(sl_client *client, const sl_topic_partition *offsets, size_t count, int async);
+
+/*
+ * Moves the position of an assigned partition (by sl_assign or by the
+ * group): offset as in sl_assign. Queued records of the old position are
+ * dropped. SL_OK, SL_ERR_UNKNOWN_PARTITION (not assigned),
+ * SL_ERR_INVALID_ARG or SL_ERR_STATE.
+ */
+sl_err sl_seek(sl_client *client, const char *topic, int32_t partition, int64_t offset);
+
+/*
+ * The partitions assigned now, with their positions, sorted; *parts is one
+ * allocation (names inside), freed with free(). SL_OK, SL_ERR_NOMEM or
+ * SL_ERR_STATE.
+ */
+sl_err sl_assignment(sl_client *client, sl_topic_partition **parts, size_t *count);
+
 /* ------------------------------------------------------------------ events */
 
 /*
@@ -507,6 +602,252 @@ sl_err sl_topic_partitions(sl_client *client, const char *topic, int timeout_ms,
  * sl_close(NULL, ...) is a no-op.
  */
 sl_err sl_close(sl_client *client, int timeout_ms);
+
+/* ------------------------------------------------------------------ admin */
+
+/*
+ * Admin calls work on any client (producer, consumer, or one of
+ * sl_admin_new). Each is synchronous: it polls the client (serving its
+ * callbacks, as sl_flush does) until the answer comes or timeout_ms passes
+ * (-1: no limit), and is refused inside a callback (SL_ERR_STATE). A call
+ * that times out leaves its requests in flight; their answers are dropped.
+ * Each result is one heap object, freed with its own free function (NULL
+ * is a no-op); every pointer inside points into it. Besides the outcomes
+ * named per call, every call may return SL_ERR_INVALID_ARG, SL_ERR_NOMEM,
+ * SL_ERR_TIMED_OUT, SL_ERR_ALL_BROKERS_DOWN (the error callback said why),
+ * SL_ERR_TRANSPORT (the connection was lost mid-call), SL_ERR_BAD_RESPONSE
+ * or SL_ERR_UNSUPPORTED_FEATURE (the broker lacks the API or a version it
+ * needs); on any of those no result is made (*out is NULL).
+ */
+
+/*
+ * A client for admin calls: a producer with idempotence off, so that it
+ * never asks for a producer id (InitProducerId); it is not meant for
+ * sl_produce. Ownership of conf as sl_producer_new; close it with sl_close.
+ */
+sl_client *sl_admin_new(sl_conf *conf, char *errstr, size_t errstr_size);
+
+/* A topic to create. */
+typedef struct sl_new_topic {
+    const char *name;
+    int32_t partitions;         /* -1: the broker's num.partitions */
+    int16_t replication_factor; /* -1: the broker's default.replication.factor */
+    const char *const *configs; /* config_count "key=value" settings of the topic */
+    size_t config_count;
+} sl_new_topic;
+
+/* The outcome for one topic of a create or delete. */
+typedef struct sl_topic_result {
+    const char *name;
+    sl_err err;
+    const char *message; /* the broker's explanation; NULL when it gave none */
+} sl_topic_result;
+
+typedef struct sl_topic_results {
+    sl_topic_result *results; /* in the order the broker answered */
+    size_t count;
+} sl_topic_results;
+
+/*
+ * Creates topics (CreateTopics at the controller), or only checks that they
+ * could be created (validate_only != 0). Borrows topics. Returns SL_OK when
+ * every topic was created, else the first topic's error (such as
+ * SL_ERR_TOPIC_ALREADY_EXISTS, SL_ERR_INVALID_REPLICATION_FACTOR,
+ * SL_ERR_INVALID_CONFIG), with *out set either way when the broker
+ * answered: each topic's error and message. Free with sl_topic_results_free.
+ */
+sl_err sl_create_topics(sl_client *client, const sl_new_topic *topics, size_t count,
+                        int validate_only, int timeout_ms, sl_topic_results **out);
+
+/* Deletes topics by name; results as sl_create_topics (a missing topic:
+ * SL_ERR_UNKNOWN_TOPIC_OR_PARTITION). */
+sl_err sl_delete_topics(sl_client *client, const char *const *names, size_t count, int timeout_ms,
+                        sl_topic_results **out);
+
+void sl_topic_results_free(sl_topic_results *results);
+
+typedef struct sl_broker_info {
+    int32_t id;
+    const char *host;
+    int32_t port;
+    const char *rack; /* NULL: none */
+} sl_broker_info;
+
+typedef struct sl_partition_info {
+    int32_t id;
+    sl_err err;           /* SL_OK, or LEADER_NOT_AVAILABLE ... */
+    int32_t leader;       /* node id, -1: none */
+    int32_t leader_epoch; /* -1: unknown (old versions) */
+    const int32_t *replicas;
+    size_t replica_count;
+    const int32_t *isr;
+    size_t isr_count;
+    const int32_t *offline; /* replicas offline */
+    size_t offline_count;
+} sl_partition_info;
+
+typedef struct sl_topic_info {
+    const char *name;
+    uint8_t id[16];                /* all zero when the broker does not say (before v10) */
+    int internal;                  /* 1: a topic of the broker's own (__consumer_offsets) */
+    sl_err err;                    /* SL_OK, SL_ERR_UNKNOWN_TOPIC_OR_PARTITION ... */
+    sl_partition_info *partitions; /* sorted by id */
+    size_t partition_count;
+} sl_topic_info;
+
+typedef struct sl_metadata {
+    const char *cluster_id;  /* NULL: the broker has none */
+    int32_t controller_id;   /* -1: unknown */
+    sl_broker_info *brokers; /* sorted by id */
+    size_t broker_count;
+    sl_topic_info *topics; /* sorted by name */
+    size_t topic_count;
+} sl_metadata;
+
+/*
+ * The cluster's brokers and topics (Metadata). topics NULL (count 0):
+ * every topic; non-NULL with count 0: none (the brokers only); else those
+ * named, each with its own error when it does not exist (never created by
+ * asking). Returns SL_OK with *out set; free it with sl_metadata_free.
+ */
+sl_err sl_fetch_metadata(sl_client *client, const char *const *topics, size_t count, int timeout_ms,
+                         sl_metadata **out);
+
+void sl_metadata_free(sl_metadata *metadata);
+
+/* Kafka's ConfigSource values, as sl_config_entry.source. */
+#define SL_CONFIG_SOURCE_UNKNOWN                0
+#define SL_CONFIG_SOURCE_TOPIC                  1 /* set on the topic */
+#define SL_CONFIG_SOURCE_DYNAMIC_BROKER         2
+#define SL_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER 3
+#define SL_CONFIG_SOURCE_STATIC_BROKER          4 /* the broker's configuration file */
+#define SL_CONFIG_SOURCE_DEFAULT                5 /* Kafka's built-in default */
+
+typedef struct sl_config_entry {
+    const char *name;
+    const char *value; /* NULL: none, or sensitive */
+    int source;        /* SL_CONFIG_SOURCE_* */
+    int read_only;
+    int is_default; /* not set on the topic itself */
+    int sensitive;
+} sl_config_entry;
+
+typedef struct sl_configs {
+    sl_config_entry *entries; /* sorted by name */
+    size_t count;
+} sl_configs;
+
+/*
+ * A topic's configuration (DescribeConfigs): every key, with its value and
+ * where the value comes from. Returns SL_OK with *out set (free it with
+ * sl_configs_free), or the broker's error for the topic (such as
+ * SL_ERR_UNKNOWN_TOPIC_OR_PARTITION), then *out is NULL.
+ */
+sl_err sl_describe_topic_configs(sl_client *client, const char *topic, int timeout_ms,
+                                 sl_configs **out);
+
+void sl_configs_free(sl_configs *configs);
+
+/*
+ * Offsets of partitions by time (ListOffsets at each partition's leader):
+ * in each entry, the caller sets topic, partition and offset =
+ * SL_OFFSET_BEGINNING (the log start), SL_OFFSET_END (the high watermark)
+ * or SL_OFFSET_TIMESTAMP(ms) (the first record at or after ms; -1 when none
+ * is); on return offset holds the answer and err the partition's outcome
+ * (-1 offset when err != SL_OK). A partition may appear once per call
+ * (else SL_ERR_INVALID_ARG). Returns SL_OK when every partition was
+ * answered, else the first partition's error (every entry has its own).
+ */
+sl_err sl_list_offsets(sl_client *client, sl_topic_partition *parts, size_t count, int timeout_ms);
+
+typedef struct sl_group_listing {
+    const char *group_id;
+    const char *protocol_type; /* "consumer" for Kafka consumers; "" for offsets only */
+    const char *state;         /* "Stable", "Empty" ...; NULL: the broker does not say */
+} sl_group_listing;
+
+typedef struct sl_group_list {
+    sl_group_listing *groups; /* sorted by id */
+    size_t count;
+} sl_group_list;
+
+/* Every group of the cluster (ListGroups at every broker). Returns SL_OK
+ * with *out set (free it with sl_group_list_free), or a broker's error. */
+sl_err sl_list_groups(sl_client *client, int timeout_ms, sl_group_list **out);
+
+void sl_group_list_free(sl_group_list *list);
+
+/* One topic of a member's assignment. */
+typedef struct sl_member_topic {
+    const char *topic;
+    int32_t *partitions;
+    size_t partition_count;
+} sl_member_topic;
+
+typedef struct sl_group_member {
+    const char *member_id;
+    const char *group_instance_id; /* NULL: not a static member */
+    const char *client_id;
+    const char *host;
+    /* The assignment, decoded from the consumer protocol's bytes (protocol
+     * type "consumer"); none when the group is of another type or the
+     * bytes do not decode. */
+    sl_member_topic *assignment;
+    size_t assignment_count;
+} sl_group_member;
+
+typedef struct sl_group_description {
+    const char *group_id;
+    const char *state; /* "Stable", "Empty", "PreparingRebalance", "Dead" (no such group) ... */
+    const char *protocol_type; /* "consumer", ... */
+    const char *protocol;      /* the assignor: "range", ... */
+    int32_t coordinator_id;
+    sl_group_member *members;
+    size_t member_count;
+} sl_group_description;
+
+/*
+ * A group and its members (FindCoordinator, then DescribeGroups at the
+ * coordinator). A group that does not exist is described, as Kafka does,
+ * with state "Dead" and no members. Returns SL_OK with *out set (free it
+ * with sl_group_description_free), or the group's error.
+ */
+sl_err sl_describe_group(sl_client *client, const char *group, int timeout_ms,
+                         sl_group_description **out);
+
+void sl_group_description_free(sl_group_description *description);
+
+typedef struct sl_group_offsets {
+    sl_topic_partition *offsets; /* offset -1: nothing committed; sorted */
+    size_t count;
+} sl_group_offsets;
+
+/*
+ * The offsets committed by a group (OffsetFetch at its coordinator): for
+ * the partitions named (offset and err of each are not read), or with
+ * parts NULL (count 0) for every partition it has committed. Returns SL_OK
+ * with *out set (free it with sl_group_offsets_free), or the group's error.
+ */
+sl_err sl_committed_offsets(sl_client *client, const char *group, const sl_topic_partition *parts,
+                            size_t count, int timeout_ms, sl_group_offsets **out);
+
+void sl_group_offsets_free(sl_group_offsets *offsets);
+
+/*
+ * Commits offsets for a group from outside it (OffsetCommit with no
+ * generation and no member, as kafka-consumer-groups --reset-offsets): each
+ * entry's offset (>= 0) becomes the partition's committed offset, and its
+ * err is set to the partition's outcome. The coordinator refuses while the
+ * group has members (SL_ERR_UNKNOWN_MEMBER_ID from Kafka and sluiced).
+ * Returns SL_OK, or the first partition's error.
+ */
+sl_err sl_commit_group_offsets(sl_client *client, const char *group, sl_topic_partition *parts,
+                               size_t count, int timeout_ms);
+
+/* Deletes a group and its committed offsets (DeleteGroups at its
+ * coordinator). SL_OK, or the group's error: SL_ERR_NON_EMPTY_GROUP while
+ * it has members, SL_ERR_GROUP_ID_NOT_FOUND. */
+sl_err sl_delete_group(sl_client *client, const char *group, int timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,10 @@
 /*
  * sluice consume TOPIC: reads every partition of a topic (or one, -p N)
  * from -o beginning|end|OFFSET|@TIMESTAMP with a consumer of manual
- * assignment (no group), and prints each record: by default its value and a
+ * assignment, or, with -g GROUP, the partitions the group gives this member
+ * from the group's committed offsets (-o beginning|end: where a partition
+ * without one starts), committing what it printed as it goes and when it
+ * stops; and prints each record: by default its value and a
  * newline; with -f FORMAT as kcat's -f does; with --json as one JSON object
  * a line. -e stops once every partition read has reached its end (the high
  * watermark as of the fetch that got there), -n COUNT after COUNT records.
@@ -32,6 +35,8 @@
 #define CONSUME_SLICE_MS 200
 /* Partitions read at once (a topic's, all of them). */
 #define PARTITIONS_MAX 65536
+/* -g: how long the last commit and LeaveGroup may take at the end. */
+#define CLOSE_TIMEOUT_MS 10000
 /* Output buffer of stdout. */
 #define STDOUT_BUFFER_BYTES (1u << 20)
 
@@ -45,6 +50,9 @@ struct options {
     const char *format;
     bool format_set;
     bool json;
+    const char *group; /* -g: a member of this group */
+    bool offset_set;
+    bool partition_set;
 };
 
 struct state {
@@ -54,6 +62,7 @@ struct state {
     int64_t printed;
     bool failed;
     bool all_down;
+    bool assigned; /* -g: the group has given this member its partitions */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -69,14 +78,21 @@ static void help(FILE *out)
     fprintf(
         out,
         "usage: sluice consume TOPIC [OPTIONS]\n\n"
-        "Prints the records of a topic's partitions, without a consumer group.\n\n"
+        "Prints the records of a topic's partitions: every partition (or -p N), or\n"
+        "with -g GROUP the partitions the group assigns to this member.\n\n"
         "  -b, --brokers HOST:PORT[,...]  brokers (default $SLUICE_BROKERS, else "
         "" CLI_DEFAULT_BROKERS ")\n"
         "  -X, --set KEY=VALUE        any libsluice setting, repeatable (docs/client.md)\n"
+        "  -g, --group GROUP          join GROUP: read the partitions it assigns, from\n"
+        "                             its committed offsets, committing what is printed\n"
+        "                             (every 5 s, at each rebalance and at the end)\n"
         "  -p, --partition N          read partition N only (default: every partition)\n"
         "  -o, --offset WHERE         beginning (default), end, an offset, or @TIMESTAMP\n"
-        "                             (ms since the epoch: the first record at or after)\n"
+        "                             (ms since the epoch: the first record at or after);\n"
+        "                             with -g: beginning (default) or end, for partitions\n"
+        "                             the group has no committed offset of\n"
         "  -e, --exit                 exit once every partition read is at its end\n"
+        "                             (with -g: every partition assigned)\n"
         "  -n, --count COUNT          exit after COUNT records\n"
         "  -f, --format FORMAT        print each record as FORMAT (kcat's): %%t topic,\n"
         "                             %%p partition, %%o offset, %%T timestamp (ms),\n"
@@ -84,7 +100,9 @@ static void help(FILE *out)
         "                             length (-1 for null), %%h headers (n=v,...),\n"
         "                             %%%% a %%; \\n \\r \\t \\\\ escapes (default \"%%s\\n\")\n"
         "  -J, --json                 one JSON object a line: topic, partition, offset,\n"
-        "                             timestamp, timestamp_type, key, value, headers\n"
+        "                             timestamp, timestamp_type, key, value, headers;\n"
+        "                             bytes that are not UTF-8 as base64, with\n"
+        "                             \"key_encoding\"/\"value_encoding\": \"base64\"\n"
         "  -h, --help                 this text\n\n"
         "Exit codes: 0 success (or Ctrl-C), 1 a partition stopped on an error,\n"
         "2 bad usage, 3 no broker reachable, 4 no such topic or partition.\n");
@@ -140,9 +158,14 @@ static bool own_option(void *opaque, int opt, const char *arg)
             return false;
         }
         o->partition = (int32_t)v;
+        o->partition_set = true;
         return true;
     case 'o':
+        o->offset_set = true;
         return parse_offset(o, arg);
+    case 'g':
+        o->group = arg;
+        return true;
     case 'e':
         o->exit_at_end = true;
         return true;
@@ -165,6 +188,7 @@ static int parse(struct options *o, int argc, char **argv)
 {
     static const struct option longopts[] = {
         CLI_COMMON_LONGOPTS,
+        {"group", required_argument, NULL, 'g'},
         {"partition", required_argument, NULL, 'p'},
         {"offset", required_argument, NULL, 'o'},
         {"exit", no_argument, NULL, 'e'},
@@ -178,13 +202,23 @@ static int parse(struct options *o, int argc, char **argv)
     o->start = SL_OFFSET_BEGINNING; /* as kcat: the whole partition unless told */
     o->count_max = -1;
     o->format = "%s\\n";
-    int rc = cli_parse_topic_command(argc, argv, CLI_COMMON_SHORTOPTS "p:o:en:f:Jh", longopts,
+    int rc = cli_parse_topic_command(argc, argv, CLI_COMMON_SHORTOPTS "g:p:o:en:f:Jh", longopts,
                                      &o->common, CMD, own_option, o, help, &o->topic);
     if (rc != -1) {
         return rc;
     }
     if (o->json && o->format_set) {
         cli_err(CMD, "-f and --json exclude each other");
+        return CLI_EXIT_USAGE;
+    }
+    if (o->group != NULL && o->partition_set) {
+        cli_err(CMD, "-g and -p exclude each other: the group assigns the partitions");
+        return CLI_EXIT_USAGE;
+    }
+    if (o->group != NULL && o->offset_set && o->start != SL_OFFSET_BEGINNING &&
+        o->start != SL_OFFSET_END) {
+        cli_err(CMD, "with -g, -o takes beginning or end (where a partition without a "
+                     "committed offset starts); use `sluice group seek` to move a group");
         return CLI_EXIT_USAGE;
     }
     return -1;
@@ -269,14 +303,29 @@ static void print_format(const char *f, const sl_record *r)
     }
 }
 
-/* The length of the valid UTF-8 sequence at p (at most len bytes), or 0. */
+/* The length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t len)
 {
-    size_t n = p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
-    if (n == 0 || n > len) {
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    size_t n;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        n = 2;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        n = 3;
+        lo = p[0] == 0xE0 ? 0xA0 : 0x80;
+        hi = p[0] == 0xED ? 0x9F : 0xBF;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        n = 4;
+        lo = p[0] == 0xF0 ? 0x90 : 0x80;
+        hi = p[0] == 0xF4 ? 0x8F : 0xBF;
+    } else {
         return 0;
     }
-    for (size_t i = 1; i < n; i++) {
+    if (n > len || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < n; i++) {
         if ((p[i] & 0xC0) != 0x80) {
             return 0;
         }
@@ -284,17 +333,23 @@ static size_t utf8_len(const unsigned char *p, size_t len)
     return n;
 }
 
-/* A JSON string of bytes: UTF-8 passes, other bytes become \u00XX (their
- * Latin-1 reading; such a value does not round-trip). NULL: null. */
-static void put_json_string(const void *v, size_t len)
+static bool utf8_valid(const unsigned char *p, size_t len)
 {
-    if (v == NULL) {
-        fputs("null", stdout);
-        return;
-    }
-    const unsigned char *p = v;
-    putchar('"');
     for (size_t i = 0; i < len;) {
+        size_t n = p[i] < 0x80 ? 1 : utf8_len(p + i, len - i);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+/* A JSON string of valid UTF-8 bytes. */
+static void put_json_text(const unsigned char *p, size_t len)
+{
+    putchar('"');
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = p[i];
         if (ch == '"' || ch == '\\') {
             putchar('\\');
@@ -307,40 +362,61 @@ static void put_json_string(const void *v, size_t len)
             fputs("\\r", stdout);
         } else if (ch < 0x20 || ch == 0x7F) {
             printf("\\u%04x", ch);
-        } else if (ch >= 0x80) {
-            size_t n = utf8_len(p + i, len - i);
-            if (n == 0) {
-                printf("\\u%04x", ch);
-            } else {
-                put_bytes(p + i, n);
-                i += n;
-                continue;
-            }
         } else {
             putchar(ch);
         }
-        i++;
     }
     putchar('"');
 }
 
+static void put_base64(const unsigned char *p, size_t len)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    putchar('"');
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        v |= i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0;
+        v |= i + 2 < len ? p[i + 2] : 0;
+        putchar(digits[(v >> 18) & 63]);
+        putchar(digits[(v >> 12) & 63]);
+        putchar(i + 1 < len ? digits[(v >> 6) & 63] : '=');
+        putchar(i + 2 < len ? digits[v & 63] : '=');
+    }
+    putchar('"');
+}
+
+/* "name":VALUE of bytes: null for NULL, a string when they are UTF-8, else
+ * their base64 and "name_encoding":"base64", so that any bytes round-trip. */
+static void put_json_field(const char *name, const void *v, size_t len)
+{
+    printf("\"%s\":", name);
+    if (v == NULL) {
+        fputs("null", stdout);
+    } else if (utf8_valid(v, len)) {
+        put_json_text(v, len);
+    } else {
+        put_base64(v, len);
+        printf(",\"%s_encoding\":\"base64\"", name);
+    }
+}
+
 static void print_json(const sl_record *r)
 {
-    fputs("{\"topic\":", stdout);
-    put_json_string(r->topic, strlen(r->topic));
+    putchar('{');
+    put_json_field("topic", r->topic, strlen(r->topic));
     printf(",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"timestamp\":%" PRId64
-           ",\"timestamp_type\":\"%s\",\"key\":",
+           ",\"timestamp_type\":\"%s\",",
            r->partition, r->offset, r->timestamp,
            r->timestamp_type == 1 ? "LogAppendTime" : "CreateTime");
-    put_json_string(r->key, r->key_len);
-    fputs(",\"value\":", stdout);
-    put_json_string(r->value, r->value_len);
+    put_json_field("key", r->key, r->key_len);
+    putchar(',');
+    put_json_field("value", r->value, r->value_len);
     fputs(",\"headers\":[", stdout);
     for (size_t i = 0; i < r->header_count; i++) {
-        fputs(i > 0 ? ",{\"key\":" : "{\"key\":", stdout);
-        put_json_string(r->headers[i].name, strlen(r->headers[i].name));
-        fputs(",\"value\":", stdout);
-        put_json_string(r->headers[i].value, r->headers[i].value_len);
+        fputs(i > 0 ? ",{" : "{", stdout);
+        put_json_field("key", r->headers[i].name, strlen(r->headers[i].name));
+        putchar(',');
+        put_json_field("value", r->headers[i].value, r->headers[i].value_len);
         putchar('}');
     }
     fputs("]}\n", stdout);
@@ -421,9 +497,38 @@ static bool handle(const struct options *o, struct state *s, const sl_record *r)
     return o->count_max < 0 || s->printed < o->count_max;
 }
 
+/* -g: the group's assignment decides which partitions -e waits for. */
+static void on_rebalance(void *opaque, sl_rebalance kind, const sl_topic_partition *parts,
+                         size_t count)
+{
+    struct state *s = opaque;
+    for (int32_t p = 0; p < s->partitions; p++) {
+        s->at_end[p] = true;
+    }
+    s->ends_due = 0;
+    fprintf(stderr, "sluice %s: %s", CMD, kind == SL_REBALANCE_ASSIGN ? "assigned" : "revoked");
+    for (size_t i = 0; i < count; i++) {
+        fprintf(stderr, "%s %s [%d]", i > 0 ? "," : "", parts[i].topic, parts[i].partition);
+        if (kind == SL_REBALANCE_ASSIGN && parts[i].partition < s->partitions) {
+            s->at_end[parts[i].partition] = false;
+            s->ends_due++;
+        }
+    }
+    fprintf(stderr, "%s\n", count == 0 ? " nothing" : "");
+    s->assigned = kind == SL_REBALANCE_ASSIGN;
+}
+
 static int consume(sl_client *c, const struct options *o, struct state *s)
 {
-    for (int32_t p = 0; p < s->partitions; p++) {
+    if (o->group != NULL) {
+        const char *topics[] = {o->topic};
+        sl_err err = sl_subscribe(c, topics, 1);
+        if (err != SL_OK) {
+            cli_err(CMD, "subscribe to %s: %s", o->topic, sl_err_str(err));
+            return CLI_EXIT_USAGE;
+        }
+    }
+    for (int32_t p = 0; o->group == NULL && p < s->partitions; p++) {
         if (o->partition >= 0 && p != o->partition) {
             continue;
         }
@@ -435,8 +540,14 @@ static int consume(sl_client *c, const struct options *o, struct state *s)
         s->ends_due++;
     }
     while (!interrupted) {
+        if (o->group != NULL && o->exit_at_end && s->assigned && s->ends_due == 0) {
+            break; /* a member given nothing, or all of it read */
+        }
         sl_record *r = sl_consume(c, CONSUME_SLICE_MS);
         if (r == NULL) {
+            /* Nothing more for now: what was printed goes out, so that a
+             * reader of a pipe or file sees it without waiting for the end. */
+            fflush(stdout);
             if (o->exit_at_end && s->all_down) {
                 cli_err(CMD, "no broker reachable at %s", cli_brokers(&o->common));
                 return CLI_EXIT_UNREACHABLE;
@@ -444,6 +555,10 @@ static int consume(sl_client *c, const struct options *o, struct state *s)
             continue;
         }
         s->all_down = false;
+        if (o->group != NULL && r->err == SL_ERR_PARTITION_EOF && !s->assigned) {
+            sl_record_free(r);
+            continue;
+        }
         bool more = handle(o, s, r);
         sl_record_free(r);
         if (!more) {
@@ -455,12 +570,26 @@ static int consume(sl_client *c, const struct options *o, struct state *s)
 
 static int run(const struct options *o, struct state *s)
 {
-    const char *extra[] = {"enable.partition.eof=true"};
-    sl_conf *conf = cli_conf(&o->common, CMD, extra, o->exit_at_end ? 1 : 0);
+    char group[300];
+    const char *extra[3];
+    size_t n = 0;
+    if (o->exit_at_end) {
+        extra[n++] = "enable.partition.eof=true";
+    }
+    if (o->group != NULL) {
+        snprintf(group, sizeof(group), "group.id=%s", o->group);
+        extra[n++] = group;
+        extra[n++] =
+            o->start == SL_OFFSET_END ? "auto.offset.reset=latest" : "auto.offset.reset=earliest";
+    }
+    sl_conf *conf = cli_conf(&o->common, CMD, extra, n);
     if (conf == NULL) {
         return CLI_EXIT_USAGE;
     }
     sl_conf_set_error_cb(conf, on_error);
+    if (o->group != NULL) {
+        sl_conf_set_rebalance_cb(conf, on_rebalance);
+    }
     sl_conf_set_opaque(conf, s);
     char errstr[512];
     sl_client *c = sl_consumer_new(conf, errstr, sizeof(errstr));
@@ -482,7 +611,8 @@ static int run(const struct options *o, struct state *s)
         }
     }
     fflush(stdout);
-    sl_close(c, 0);
+    /* A group member commits what it printed and leaves the group. */
+    sl_close(c, o->group != NULL ? CLOSE_TIMEOUT_MS : 0);
     free(s->at_end);
     return rc;
 }

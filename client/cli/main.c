@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sluice: the command-line client, on libsluice. `sluice COMMAND [OPTIONS]`;
- * each command is a function in its own file, found in the table below. A
- * command not written yet is listed with no function: it answers "not yet
- * implemented" with the usage exit code, so scripts can tell it from a
- * failure.
+ * each command is a function in its own file, found in the table below.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,14 +10,14 @@
 
 static const struct {
     const char *name;
-    int (*run)(int argc, char **argv); /* NULL: not yet implemented */
+    int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
     {"produce", cli_produce, "produce lines from stdin or a file to a topic"},
-    {"consume", cli_consume, "print the records of a topic's partitions (no group yet)"},
-    {"topic", NULL, "create, delete, list, describe topics (not yet implemented)"},
-    {"group", NULL, "list, describe, seek consumer groups (not yet implemented)"},
-    {"cluster", NULL, "cluster information (not yet implemented)"},
+    {"consume", cli_consume, "print a topic's records (every partition, or as a group member)"},
+    {"topic", cli_topic, "create, delete, list, describe topics"},
+    {"group", cli_group, "list, describe, seek, delete consumer groups"},
+    {"cluster", cli_cluster, "cluster information: id, controller, brokers"},
 };
 
 static void usage(FILE *out)
@@ -36,13 +33,16 @@ static void usage(FILE *out)
             "  -b, --brokers HOST:PORT[,HOST:PORT...]  brokers to start from (default\n"
             "                              $SLUICE_BROKERS, else " CLI_DEFAULT_BROKERS ")\n"
             "  -X, --set KEY=VALUE         any libsluice setting (docs/client.md), repeatable\n"
+            "\ntopic, group and cluster (`sluice topic --help` lists the subcommands) take:\n"
+            "  -J, --json                  one JSON document instead of tables\n"
             "\nExit codes:\n"
             "  0  success\n"
             "  1  some records were not delivered (each failure is counted in the summary),\n"
-            "     or a partition stopped on an error while consuming\n"
-            "  2  bad usage or configuration, or a command not yet implemented\n"
+            "     or a partition stopped on an error while consuming, or the broker refused\n"
+            "     an admin request (its error is printed: TOPIC_ALREADY_EXISTS, ...)\n"
+            "  2  bad usage or configuration\n"
             "  3  no broker could be reached (the address and the cause are printed)\n"
-            "  4  the topic or partition does not exist\n"
+            "  4  the topic, partition or group does not exist\n"
             "  5  the input could not be read\n");
 }
 
@@ -64,10 +64,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(commands[i].name, name) != 0) {
             continue;
-        }
-        if (commands[i].run == NULL) {
-            fprintf(stderr, "sluice %s: not yet implemented\n", name);
-            return CLI_EXIT_USAGE;
         }
         return commands[i].run(argc - 1, argv + 1);
     }

@@ -123,8 +123,8 @@ rc=0
 echo x | timeout 30 "$SLUICE" produce c-none -b "$BROKER" -p 99 2>"$W/part.err" || rc=$?
 [ $rc -eq 4 ] || fail "no such partition: exit $rc, want 4: $(cat "$W/part.err")"
 rc=0
-timeout 10 "$SLUICE" topic list -b "$BROKER" 2>"$W/ni.err" || rc=$?
-[ $rc -eq 2 ] && grep -q "not yet implemented" "$W/ni.err" || fail "topic: exit $rc"
+timeout 10 "$SLUICE" frobnicate -b "$BROKER" 2>"$W/ni.err" || rc=$?
+[ $rc -eq 2 ] && grep -q 'unknown command "frobnicate"' "$W/ni.err" || fail "unknown command: exit $rc"
 "$SLUICE" --help | grep -q "3  no broker could be reached" || fail "--help lacks the exit codes"
 echo "failures: unreachable broker (exit 3, address and cause named), no partition, usage: ok"
 
