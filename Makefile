@@ -141,10 +141,12 @@ bench: all
 	bench/storage-bench.sh $(O)
 	bench/broker-bench.sh $(O)
 	/usr/bin/python3 bench/groups-bench.py $(O)
+	bench/client-bench.sh $(O)
 
 bench-quick: all
 	QUICK=1 bench/storage-bench.sh $(O)
 	QUICK=1 bench/broker-bench.sh $(O)
+	QUICK=1 bench/client-bench.sh $(O)
 
 asan:
 	$(MAKE) O=build/asan OPT="-O1 -g" SAN="-fsanitize=address -fno-omit-frame-pointer" test

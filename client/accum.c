@@ -1,25 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Batches of one partition: records accumulate in an open batch, which is
- * sealed into a RecordBatch v2 (proto/batch.h's encoder) when it is full,
+ * sealed into a RecordBatch v2 (the layout of proto/batch.c) when it is full,
  * when it has lingered for linger.ms, or on a flush.
  *
- * An open batch copies each message into its arena (one buffer of key,
- * value and header bytes) and keeps a small fixed-size entry per record
- * giving offsets into it, so that appending never holds a pointer into a
- * buffer that may move. Sealing turns the entries into proto's batch_record
- * array and encodes; the arena is freed then.
+ * An open batch is its own encoding in the making: its arena holds room for
+ * the 61-byte header, then each record as the message comes, already in its
+ * wire form (length, attributes 0, timestamp delta, offset delta, key, value,
+ * headers). msgs keeps each message's opaque and timestamp for its delivery
+ * report. Sealing writes the header and its CRC into that room, and the
+ * arena's block becomes the wire form without a copy (a zstd batch is
+ * compressed from it). Nothing holds a pointer into the arena, which moves
+ * as it grows.
  *
- * Size accounting is exact: encoded_bytes is what batch_encode will write
- * (61-byte header plus each record with its length prefix), computed with
- * the same varint rules, so that batch.size bounds the uncompressed batch.
- * The first record's timestamp is the batch's base timestamp, as in
- * batch_encode, so deltas (and their varint sizes) agree.
+ * Size accounting is exact: encoded_bytes is the arena's length once a record
+ * is in (header plus each record with its length prefix), so that batch.size
+ * bounds the uncompressed batch. The first record's timestamp is the batch's
+ * base timestamp; every record stores its delta from it.
  *
  * Compressed batches (zstd, proto/compress.h): the records section of the
  * encoded batch (bytes 61..end) is replaced by its zstd frame, the attributes
- * get codec 4, and batchLength and the CRC are recomputed. Producer id, epoch and base
- * sequence are written -1 at sealing and stamped on the first send
+ * get codec 4, and batchLength and the CRC are recomputed. Producer id, epoch
+ * and base sequence are written -1 at sealing and stamped on the first send
  * (slc_batch_stamp), which recomputes the CRC that covers them.
  */
 #include <errno.h>
@@ -33,10 +35,12 @@
 #include "proto/batch.h"
 #include "proto/compress.h"
 
-/* An arena or a record table grows without a limit of its own: batch.size
+/* An arena grows without a limit of its own: batch.size
  * (at most 1 GiB, conf.c) and message.max.bytes bound what goes in. */
 #define ARENA_BYTES_MAX ((size_t)2 << 30)
 #define ENTRIES_MIN     16u
+/* RecordBatch v2's magic byte (proto/batch.c's BATCH_MAGIC, private there). */
+#define RECORD_BATCH_MAGIC 2
 
 struct slc_batch *slc_batch_new(int64_t now_ms)
 {
@@ -58,12 +62,6 @@ struct slc_batch *slc_batch_new(int64_t now_ms)
 static void free_open_state(struct slc_batch *b)
 {
     buf_deinit(&b->arena);
-    free(b->recs);
-    free(b->hdrs);
-    b->recs = NULL;
-    b->hdrs = NULL;
-    b->recs_cap = 0;
-    b->hdrs_cap = 0;
 }
 
 void slc_batch_free(struct slc_batch *b)
@@ -77,24 +75,50 @@ void slc_batch_free(struct slc_batch *b)
     free(b);
 }
 
-static size_t bytes_field(int64_t len)
+/* The size of a zig-zag varint or varlong, as common/varint.c's varint_size
+ * and varlong_size compute it (bits needed, in groups of 7), but inline:
+ * slc_record_bytes runs for every message, and its calls into varint.c were
+ * most of the 15% of a producer's CPU that perf found in varint_size with
+ * 100 B values. slc_batch_append asserts that its writer agrees. */
+static inline size_t zigzag_size(int64_t v)
 {
-    return varint_size((int32_t)len) + (size_t)(len > 0 ? len : 0);
+    uint64_t u = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0u);
+    int bits = 64 - __builtin_clzll(u | 1); /* u | 1: zero takes one byte */
+    return (size_t)(bits + 6) / 7;
 }
 
-size_t slc_record_bytes(const struct slc_batch *b, const sl_msg *m, int64_t timestamp)
+static size_t bytes_field(int64_t len)
 {
-    int64_t delta = b->count == 0 ? 0 : timestamp - b->first_timestamp;
-    size_t body = 1 + varlong_size(delta) + varint_size((int32_t)b->count);
+    return zigzag_size(len) + (size_t)(len > 0 ? len : 0);
+}
+
+/* A record's timestamp delta; wrapped, not undefined, when it overflows
+ * (slc_batch_append refuses such a record). */
+static int64_t timestamp_delta(const struct slc_batch *b, int64_t timestamp)
+{
+    return b->count == 0 ? 0 : (int64_t)((uint64_t)timestamp - (uint64_t)b->first_timestamp);
+}
+
+/* A record's bytes after its length prefix. */
+static size_t record_body_bytes(const struct slc_batch *b, const sl_msg *m, int64_t timestamp)
+{
+    int64_t delta = timestamp_delta(b, timestamp);
+    size_t body = 1 + zigzag_size(delta) + zigzag_size((int32_t)b->count);
     body += bytes_field(m->key != NULL ? (int64_t)m->key_len : -1);
     body += bytes_field(m->value != NULL ? (int64_t)m->value_len : -1);
-    body += varint_size((int32_t)m->header_count);
+    body += zigzag_size((int32_t)m->header_count);
     for (size_t i = 0; i < m->header_count; i++) {
         const sl_header *h = &m->headers[i];
         body += bytes_field((int64_t)strlen(h->name));
         body += bytes_field(h->value != NULL ? (int64_t)h->value_len : -1);
     }
-    return varint_size((int32_t)body) + body;
+    return body;
+}
+
+size_t slc_record_bytes(const struct slc_batch *b, const sl_msg *m, int64_t timestamp)
+{
+    size_t body = record_body_bytes(b, m, timestamp);
+    return zigzag_size((int32_t)body) + body;
 }
 
 bool slc_batch_fits(const struct slc_batch *b, size_t rec_bytes, int32_t batch_size)
@@ -118,96 +142,62 @@ static int grow(void **items, uint32_t *cap, uint32_t used, size_t item_size)
     return 0;
 }
 
-/* Copies len bytes (or marks null) into the arena; *off is where they went. */
-static int arena_put(struct slc_batch *b, const void *p, int32_t len, uint32_t *off)
+/* A length (-1: null) and its bytes, as records write keys, values and headers. */
+static uint8_t *put_field(uint8_t *w, const void *p, int64_t len)
 {
-    *off = (uint32_t)b->arena.len;
-    return len > 0 ? buf_put(&b->arena, p, (size_t)len) : 0;
-}
-
-static int append_headers(struct slc_batch *b, const sl_msg *m, struct slc_rec *r)
-{
-    r->hdr_first = b->hdr_count;
-    r->hdr_count = (uint32_t)m->header_count;
-    for (size_t i = 0; i < m->header_count; i++) {
-        const sl_header *h = &m->headers[i];
-        if (grow((void **)&b->hdrs, &b->hdrs_cap, b->hdr_count, sizeof(*b->hdrs)) != 0) {
-            return -ENOMEM;
-        }
-        struct slc_hdr *e = &b->hdrs[b->hdr_count];
-        e->name_len = (int32_t)strlen(h->name);
-        e->value_len = h->value != NULL ? (int32_t)h->value_len : -1;
-        if (arena_put(b, h->name, e->name_len, &e->name_off) != 0 ||
-            arena_put(b, h->value, e->value_len, &e->value_off) != 0) {
-            return -ENOMEM;
-        }
-        b->hdr_count++;
+    w += varint_put(w, (int32_t)len);
+    if (len > 0) {
+        memcpy(w, p, (size_t)len);
+        w += len;
     }
-    return 0;
+    return w;
 }
 
 int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, int64_t enq_ms)
 {
     SL_ASSERT(b->wire == NULL); /* sealed batches never change */
-    size_t rec_bytes = slc_record_bytes(b, m, timestamp);
-    if (grow((void **)&b->recs, &b->recs_cap, b->count, sizeof(*b->recs)) != 0 ||
-        grow((void **)&b->msgs, &b->msgs_cap, b->count, sizeof(*b->msgs)) != 0) {
-        return -ENOMEM;
+    int64_t delta = 0;
+    if (b->count > 0 && __builtin_sub_overflow(timestamp, b->first_timestamp, &delta)) {
+        return -EINVAL; /* no delta can say it */
     }
-    size_t arena_len = b->arena.len;
-    uint32_t hdr_count = b->hdr_count;
-    struct slc_rec *r = &b->recs[b->count];
-    r->key_len = m->key != NULL ? (int32_t)m->key_len : -1;
-    r->value_len = m->value != NULL ? (int32_t)m->value_len : -1;
-    if (arena_put(b, m->key, r->key_len, &r->key_off) != 0 ||
-        arena_put(b, m->value, r->value_len, &r->value_off) != 0 || append_headers(b, m, r) != 0) {
-        /* Undo, so that the batch stays as it was. */
-        b->arena.len = arena_len;
-        b->hdr_count = hdr_count;
+    size_t body = record_body_bytes(b, m, timestamp);
+    size_t rec_bytes = zigzag_size((int32_t)body) + body;
+    /* The header's room comes with the first record; seal writes it. */
+    size_t head = b->count == 0 ? BATCH_HEADER_BYTES : 0;
+    if (grow((void **)&b->msgs, &b->msgs_cap, b->count, sizeof(*b->msgs)) != 0 ||
+        buf_reserve(&b->arena, head + rec_bytes) != 0) {
         return -ENOMEM;
     }
     if (b->count == 0) {
         b->first_timestamp = timestamp;
+        b->arena.len = BATCH_HEADER_BYTES;
     }
+    uint8_t *w = b->arena.data + b->arena.len;
+    const uint8_t *start = w;
+    size_t payload = 0;
+    w += varint_put(w, (int32_t)body);
+    *w++ = 0; /* attributes */
+    w += varlong_put(w, delta);
+    w += varint_put(w, (int32_t)b->count);
+    w = put_field(w, m->key, m->key != NULL ? (int64_t)m->key_len : -1);
+    w = put_field(w, m->value, m->value != NULL ? (int64_t)m->value_len : -1);
+    payload += (m->key != NULL ? m->key_len : 0) + (m->value != NULL ? m->value_len : 0);
+    w += varint_put(w, (int32_t)m->header_count);
+    for (size_t i = 0; i < m->header_count; i++) {
+        const sl_header *h = &m->headers[i];
+        size_t name_len = strlen(h->name);
+        w = put_field(w, h->name, (int64_t)name_len);
+        w = put_field(w, h->value, h->value != NULL ? (int64_t)h->value_len : -1);
+        payload += name_len + (h->value != NULL ? h->value_len : 0);
+    }
+    /* slc_record_bytes and this writer follow the same format. */
+    SL_ASSERT((size_t)(w - start) == rec_bytes);
+    b->arena.len += rec_bytes;
     b->msgs[b->count] = (struct slc_msgref){m->opaque, timestamp};
     b->count++;
     b->encoded_bytes += rec_bytes;
-    b->payload_bytes += b->arena.len - arena_len;
+    b->payload_bytes += payload;
     b->oldest_enq_ms = SL_MIN(b->oldest_enq_ms, enq_ms);
-    return 0;
-}
-
-/* proto's view of the open records: pointers into the arena, which no longer
- * moves. Returns the arrays in *recs and *hdrs (one allocation, *recs). */
-static int build_records(const struct slc_batch *b, struct batch_record **recs)
-{
-    size_t bytes =
-        b->count * sizeof(struct batch_record) + b->hdr_count * sizeof(struct batch_record_header);
-    struct batch_record *out = malloc(bytes);
-    if (out == NULL) {
-        return -ENOMEM;
-    }
-    struct batch_record_header *hdrs = (struct batch_record_header *)(out + b->count);
-    const uint8_t *base = b->arena.data;
-    for (uint32_t i = 0; i < b->hdr_count; i++) {
-        const struct slc_hdr *h = &b->hdrs[i];
-        hdrs[i] = (struct batch_record_header){
-            (const char *)base + h->name_off, h->name_len,
-            h->value_len >= 0 ? (const char *)base + h->value_off : NULL, h->value_len};
-    }
-    for (uint32_t i = 0; i < b->count; i++) {
-        const struct slc_rec *r = &b->recs[i];
-        out[i] = (struct batch_record){
-            .timestamp = b->msgs[i].timestamp,
-            .key = r->key_len >= 0 ? base + r->key_off : NULL,
-            .key_len = r->key_len,
-            .value = r->value_len >= 0 ? base + r->value_off : NULL,
-            .value_len = r->value_len,
-            .headers = r->hdr_count > 0 ? &hdrs[r->hdr_first] : NULL,
-            .header_count = r->hdr_count,
-        };
-    }
-    *recs = out;
     return 0;
 }
 
@@ -246,40 +236,51 @@ static int take_wire(struct slc_batch *b, const struct buf *from)
     return 0;
 }
 
+/* Writes the batch header in front of the records, as batch_encode would for
+ * the same records: base offset 0, no leader epoch, no producer (stamped on
+ * the first send), plain records; the CRC covers attributes..end. */
+static void write_header(struct slc_batch *b)
+{
+    int64_t max_timestamp = b->msgs[0].timestamp;
+    for (uint32_t i = 1; i < b->count; i++) {
+        max_timestamp = SL_MAX(max_timestamp, b->msgs[i].timestamp);
+    }
+    uint8_t *p = b->arena.data;
+    be64_put(p + BATCH_OFF_BASE_OFFSET, 0);
+    be32_put(p + BATCH_OFF_LENGTH, (uint32_t)(b->arena.len - BATCH_LOG_OVERHEAD));
+    be32_put(p + BATCH_OFF_LEADER_EPOCH, UINT32_MAX); /* -1 */
+    p[BATCH_OFF_MAGIC] = RECORD_BATCH_MAGIC;
+    be16_put(p + BATCH_OFF_ATTRIBUTES, 0);
+    be32_put(p + BATCH_OFF_LAST_OFFSET_DELTA, b->count - 1);
+    be64_put(p + BATCH_OFF_FIRST_TIMESTAMP, (uint64_t)b->first_timestamp);
+    be64_put(p + BATCH_OFF_MAX_TIMESTAMP, (uint64_t)max_timestamp);
+    be64_put(p + BATCH_OFF_PRODUCER_ID, UINT64_MAX);    /* -1 */
+    be16_put(p + BATCH_OFF_PRODUCER_EPOCH, UINT16_MAX); /* -1 */
+    be32_put(p + BATCH_OFF_BASE_SEQUENCE, UINT32_MAX);  /* -1 */
+    be32_put(p + BATCH_OFF_RECORD_COUNT, b->count);
+    be32_put(p + BATCH_OFF_CRC, batch_compute_crc(p, b->arena.len));
+}
+
 int slc_batch_seal(struct slc_batch *b, int compression, int level, struct buf *scratch)
 {
     SL_ASSERT(b->count > 0 && b->wire == NULL);
-    struct batch_record *recs;
-    if (build_records(b, &recs) != 0) {
-        return -ENOMEM;
-    }
-    struct batch_meta meta = {.base_offset = 0,
-                              .leader_epoch = -1,
-                              .attributes = 0,
-                              .producer_id = -1,
-                              .producer_epoch = -1,
-                              .base_sequence = -1};
-    struct buf plain;
-    buf_init(&plain, SIZE_MAX);
-    int rc = batch_encode(&plain, &meta, recs, b->count);
-    free(recs);
-    if (rc == 0) {
-        /* batch_encode and slc_record_bytes follow the same format. */
-        SL_ASSERT(plain.len == b->encoded_bytes);
-        if (compression == SLC_COMPRESSION_ZSTD) {
-            buf_reset(scratch);
-            rc = compress_batch(&plain, level, scratch);
-            rc = rc == 0 ? take_wire(b, scratch) : rc;
-        } else {
-            /* The encoding is the wire form: keep its block, no copy. */
-            b->wire = plain.data;
-            b->wire_len = plain.len;
-            plain.data = NULL;
+    /* The arena holds the header's room and every record, nothing else. */
+    SL_ASSERT(b->arena.len == b->encoded_bytes);
+    write_header(b);
+    if (compression == SLC_COMPRESSION_ZSTD) {
+        buf_reset(scratch);
+        int rc = compress_batch(&b->arena, level, scratch);
+        rc = rc == 0 ? take_wire(b, scratch) : rc;
+        if (rc != 0) {
+            return rc == -EIO ? -EIO : -ENOMEM;
         }
-    }
-    buf_deinit(&plain);
-    if (rc != 0) {
-        return rc == -EIO ? -EIO : -ENOMEM;
+    } else {
+        /* The arena is the wire form: keep its block, no copy. */
+        b->wire = b->arena.data;
+        b->wire_len = b->arena.len;
+        b->arena.data = NULL;
+        b->arena.len = 0;
+        b->arena.cap = 0;
     }
     free_open_state(b);
     return 0;

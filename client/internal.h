@@ -184,28 +184,12 @@ struct slc_msgref {
     int64_t timestamp;
 };
 
-/* A record of an open batch: where its bytes are in the batch's arena. */
-struct slc_rec {
-    uint32_t key_off;
-    int32_t key_len; /* -1: null */
-    uint32_t value_off;
-    int32_t value_len; /* -1: null */
-    uint32_t hdr_first;
-    uint32_t hdr_count;
-};
-
-struct slc_hdr {
-    uint32_t name_off;
-    int32_t name_len;
-    uint32_t value_off;
-    int32_t value_len; /* -1: null */
-};
-
 struct slc_part;
 
 /*
- * A batch: open (records accumulate in arena/recs/hdrs), then sealed (wire
- * holds the encoded RecordBatch; the open state is freed). Sealed bytes never
+ * A batch: open (records accumulate in arena, already in their wire form
+ * after room for the header), then sealed (wire holds the encoded
+ * RecordBatch; the open state is freed). Sealed bytes never
  * change again except for the producer fields, stamped on the first send
  * (slc_batch_stamp): a retry resends the same bytes, which is what lets the
  * broker recognise it.
@@ -223,10 +207,6 @@ struct slc_batch {
     size_t encoded_bytes; /* uncompressed batch size so far, header included */
     /* open */
     struct buf arena;
-    struct slc_rec *recs;
-    uint32_t recs_cap;
-    struct slc_hdr *hdrs;
-    uint32_t hdr_count, hdrs_cap;
     /* sealed */
     uint8_t *wire;
     size_t wire_len;
@@ -249,7 +229,8 @@ size_t slc_record_bytes(const struct slc_batch *b, const sl_msg *m, int64_t time
 /* Whether a record of rec_bytes fits in b under batch_size (an empty batch
  * takes any record, so a large message gets a batch of its own). */
 bool slc_batch_fits(const struct slc_batch *b, size_t rec_bytes, int32_t batch_size);
-/* Copies the message into b. 0 or -ENOMEM. */
+/* Copies the message into b, encoded. 0, -ENOMEM, or -EINVAL when its
+ * timestamp is too far from the batch's first for a delta. */
 int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, int64_t enq_ms);
 /* Encodes b (producer fields -1), compressed when asked (level -1: zstd's
  * default); frees the open state. 0, -ENOMEM, or -EIO when compression

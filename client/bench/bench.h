@@ -7,8 +7,13 @@
  * per-second histogram, under that consumer's mutex.
  *
  * Message layout (the value of every message): bytes 0..7 the send time,
- * CLOCK_REALTIME in ns since the epoch, big-endian; the rest random bytes
- * (incompressible: zstd's ratio on it is ~1). Keys are null.
+ * CLOCK_REALTIME in ns since the epoch, big-endian; the rest random bytes,
+ * cut from a pool of BENCH_POOL_BYTES per producer, so that no two values of
+ * a batch repeat each other (incompressible: zstd's ratio on a batch is ~1).
+ * Keys are null. Without consumers (--consumers 0) nothing reads the stamp,
+ * and it is left out: the value is all random bytes, like kafka-bench's. The
+ * stamps' common high bytes, one every value, are matches zstd stops for:
+ * with them zstd spends about twice the CPU on a batch of 1 KiB values.
  */
 #ifndef SLUICE_BENCH_H
 #define SLUICE_BENCH_H
@@ -29,6 +34,11 @@
 #define BENCH_PARTITIONS_MAX 65536   /* libsluice's bound on assigned partitions */
 #define BENCH_ERRORS_PRINTED 10      /* error callbacks printed per client */
 #define BENCH_SETTINGS_MAX   32      /* -X options: more is a mistake */
+/* Random bytes the values are cut from: more than a batch (batch.size
+ * defaults to 1 MB), so that a batch holds no repeats for zstd to find. */
+#define BENCH_POOL_BYTES (8u << 20)
+/* --count at most: it is parsed as a long, 32 bits on some platforms. */
+#define BENCH_COUNT_MAX 2000000000L
 
 struct bench_options {
     const char *brokers;
@@ -43,8 +53,9 @@ struct bench_options {
     bool idempotence;        /* default: on with acks=all, off with acks=1 (libsluice's rule) */
     const char *settings[BENCH_SETTINGS_MAX]; /* -X KEY=VALUE, for every client */
     int setting_count;
+    uint64_t count; /* messages over all producers; 0: produce for the duration */
     int warmup_s;
-    int duration_s;
+    int duration_s;        /* with count: the deadline */
     int drain_s;           /* the longest wait for consumers to catch up at the end */
     const char *json_path; /* NULL: no JSON */
     bool quick;
@@ -68,6 +79,8 @@ struct bench_producer {
     atomic_uint_least64_t delivered_measured; /* ... of messages sent in the window */
     atomic_uint_least64_t failed;             /* reports with an error */
     atomic_int first_error;                   /* sl_err of the first failure */
+    int64_t last_delivery_ns;                 /* this thread's; read after the join */
+    uint8_t *pool; /* the values' bytes: BENCH_POOL_BYTES + size, filled before the clock */
     uint64_t errors_printed;
     struct hist ack_latency; /* send to delivery report, measured window; this thread's */
 };
@@ -107,7 +120,9 @@ struct bench {
     struct bench_clock clock;
     atomic_bool stop_producing;
     atomic_bool stop_consuming;
-    atomic_bool aborted; /* a producer stopped on an sl_produce error */
+    atomic_bool aborted;         /* a producer stopped on an sl_produce error */
+    atomic_int producers_closed; /* producers past sl_close */
+    double measured_s;           /* the duration, or with count the first send to the last report */
     struct bench_producer *producers;
     struct bench_consumer *consumers;
     struct bench_tick *ticks; /* tick_capacity of them */
@@ -126,6 +141,9 @@ int64_t bench_now_ns(void);
 void bench_producer_conf(sl_conf *conf, struct bench_producer *p);
 void bench_consumer_conf(sl_conf *conf, struct bench_consumer *c);
 int bench_producer_start(struct bench_producer *p);
+/* Fills p->pool, before the run's clock starts (so that a --count run does
+ * not time it); 0 or -ENOMEM. bench_free frees it. */
+int bench_producer_pool(struct bench_producer *p);
 int bench_consumer_start(struct bench_consumer *c);
 
 /* report.c: output. */

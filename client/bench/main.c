@@ -11,6 +11,12 @@
  * delivered message (or --drain seconds pass). Output: a line a second, a
  * summary, and a JSON result (--json FILE; report.c).
  *
+ * With --count N the producers send N messages between them instead, with
+ * no warm-up, and the figures are N over the time from the first send to the
+ * last delivery report: the measure of bench/kafka-bench.c's --count, so
+ * that bench/client-bench.sh can set libsluice beside librdkafka.
+ * --duration is then a deadline; a run that misses it ends early and fails.
+ *
  * The topic: libsluice has no admin calls yet (no CreateTopics), so the
  * topic is made by asking for its partitions (sl_topic_partitions), which a
  * broker with auto.create.topics.enable creates with its num.partitions. The
@@ -50,6 +56,8 @@ static void help(FILE *out)
         "      --consumers M           consumer threads (default 1, at most 64)\n"
         "      --size BYTES            value size, 8..1000000 (default 1024)\n"
         "      --rate MSGS_PER_S|max   total target rate (default max)\n"
+        "      --count N               send N messages in all, then stop (no warm-up;\n"
+        "                              --duration becomes the deadline)\n"
         "      --acks 1|all            (default all)\n"
         "      --compression none|zstd (default none)\n"
         "      --idempotence on|off    (default on with --acks all, else off)\n"
@@ -131,6 +139,7 @@ enum {
     OPT_CONSUMERS,
     OPT_SIZE,
     OPT_RATE,
+    OPT_MESSAGES,
     OPT_ACKS,
     OPT_COMPRESSION,
     OPT_IDEMPOTENCE,
@@ -152,6 +161,7 @@ static const struct option longopts[] = {
     {"consumers", required_argument, NULL, OPT_CONSUMERS},
     {"size", required_argument, NULL, OPT_SIZE},
     {"rate", required_argument, NULL, OPT_RATE},
+    {"count", required_argument, NULL, OPT_MESSAGES},
     {"acks", required_argument, NULL, OPT_ACKS},
     {"compression", required_argument, NULL, OPT_COMPRESSION},
     {"idempotence", required_argument, NULL, OPT_IDEMPOTENCE},
@@ -202,6 +212,10 @@ static int parse_one(struct bench_options *o, int opt, const char *arg, bool *se
         break;
     case OPT_RATE:
         rc = parse_rate(arg, &o->rate);
+        break;
+    case OPT_MESSAGES:
+        rc = parse_int("count", arg, 1, BENCH_COUNT_MAX, &v);
+        o->count = (uint64_t)v;
         break;
     case OPT_ACKS:
         rc = parse_choice("acks", arg, "1", "all");
@@ -264,6 +278,9 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
     if (o->quick) {
         o->warmup_s = set[OPT_WARMUP - OPT_TOPIC] ? o->warmup_s : 1;
         o->duration_s = set[OPT_DURATION - OPT_TOPIC] ? o->duration_s : 2;
+    }
+    if (o->count > 0) {
+        o->warmup_s = 0; /* the count is the whole run */
     }
     if (!set[OPT_IDEMPOTENCE - OPT_TOPIC]) {
         o->idempotence = strcmp(o->acks, "all") == 0;
@@ -370,6 +387,10 @@ static int clients_create(struct bench *b)
             sl_conf_free(conf);
             return EXIT_USAGE;
         }
+        if (bench_producer_pool(p) != 0) {
+            fprintf(stderr, "sluice-bench: out of memory\n");
+            return EXIT_SETUP;
+        }
     }
     for (int i = 0; i < b->opt.consumers; i++) {
         struct bench_consumer *c = &b->consumers[i];
@@ -459,14 +480,38 @@ static int consumers_wait_ready(struct bench *b)
     }
 }
 
-/* The per-second lines until the window ends (or a producer gave up). */
+static bool producers_all_closed(struct bench *b)
+{
+    return atomic_load(&b->producers_closed) == b->opt.producers;
+}
+
+/* Sleeps until when_ns; with --count, wakes early once every producer has
+ * sent its share and closed (the run is over; no need to wait for the tick). */
+static void sleep_tick(struct bench *b, int64_t when_ns)
+{
+    if (b->opt.count == 0) {
+        sleep_until_ns(when_ns);
+        return;
+    }
+    int64_t now_ns;
+    while (!producers_all_closed(b) && (now_ns = bench_now_ns()) < when_ns) {
+        int64_t slice_end_ns = now_ns + 10 * 1000000;
+        sleep_until_ns(slice_end_ns < when_ns ? slice_end_ns : when_ns);
+    }
+}
+
+/* The per-second lines until the window ends (or a producer gave up, or
+ * with --count every producer is done). */
 static void run_ticks(struct bench *b)
 {
     struct hist *interval = malloc(sizeof(*interval));
     uint64_t last_delivered = 0, last_consumed = 0, last_bytes = 0;
     int total_s = b->opt.warmup_s + b->opt.duration_s;
     for (int t = 1; t <= total_s && !atomic_load(&b->stop_producing); t++) {
-        sleep_until_ns(b->clock.start_ns + (int64_t)t * 1000000000);
+        sleep_tick(b, b->clock.start_ns + (int64_t)t * 1000000000);
+        if (b->opt.count > 0 && producers_all_closed(b)) {
+            break; /* a partial second: the summary has the figure */
+        }
         if (interval != NULL) {
             hist_init(interval);
             for (int i = 0; i < b->opt.consumers; i++) {
@@ -531,7 +576,8 @@ static int run(struct bench *b)
         b->clock.start_ns = now_ns;
         b->clock.measure_start_ns = now_ns + (int64_t)b->opt.warmup_s * 1000000000;
         b->clock.measure_end_ns =
-            b->clock.measure_start_ns + (int64_t)b->opt.duration_s * 1000000000;
+            b->opt.count > 0 ? INT64_MAX
+                             : b->clock.measure_start_ns + (int64_t)b->opt.duration_s * 1000000000;
         for (; started_producers < b->opt.producers; started_producers++) {
             if (bench_producer_start(&b->producers[started_producers]) != 0) {
                 atomic_store(&b->stop_producing, true);
@@ -542,9 +588,15 @@ static int run(struct bench *b)
         run_ticks(b);
     }
     atomic_store(&b->stop_producing, true);
+    int64_t last_delivery_ns = b->clock.start_ns;
     for (int i = 0; i < started_producers; i++) {
         pthread_join(b->producers[i].thread, NULL);
+        if (b->producers[i].last_delivery_ns > last_delivery_ns) {
+            last_delivery_ns = b->producers[i].last_delivery_ns;
+        }
     }
+    b->measured_s = b->opt.count == 0 ? b->opt.duration_s
+                                      : (double)(last_delivery_ns - b->clock.start_ns) / 1e9;
     if (rc == 0) {
         run_drain(b);
     }
@@ -580,10 +632,16 @@ static int report(struct bench *b)
         failed += atomic_load(&b->consumers[i].failed);
     }
     bench_summary_print(b, e2e, ack);
-    int rc = failed == 0 && b->drained && !atomic_load(&b->aborted) ? 0 : 1;
+    uint64_t delivered = delivered_total(b);
+    bool short_count = b->opt.count > 0 && delivered < b->opt.count;
+    int rc = failed == 0 && b->drained && !atomic_load(&b->aborted) && !short_count ? 0 : 1;
     if (atomic_load(&b->aborted)) {
         fprintf(stderr, "sluice-bench: a producer stopped early: the figures cover less than "
                         "the duration\n");
+    }
+    if (short_count) {
+        fprintf(stderr, "sluice-bench: %llu of %llu messages delivered by the deadline (%d s)\n",
+                (unsigned long long)delivered, (unsigned long long)b->opt.count, b->opt.duration_s);
     }
     if (b->opt.json_path != NULL && bench_json_write(b, e2e, ack) != 0) {
         fprintf(stderr, "sluice-bench: %s: %s\n", b->opt.json_path, strerror(errno));
@@ -608,6 +666,9 @@ static void bench_free(struct bench *b)
     for (int i = 0; b->consumers != NULL && i < b->opt.consumers; i++) {
         free(b->consumers[i].partitions);
     }
+    for (int i = 0; b->producers != NULL && i < b->opt.producers; i++) {
+        free(b->producers[i].pool);
+    }
     free(b->producers);
     free(b->consumers);
     free(b->ticks);
@@ -626,6 +687,7 @@ int main(int argc, char **argv)
     atomic_init(&b.stop_producing, false);
     atomic_init(&b.stop_consuming, false);
     atomic_init(&b.aborted, false);
+    atomic_init(&b.producers_closed, 0);
     rc = topic_setup(&b);
     if (rc == 0 && bench_alloc(&b) != 0) {
         fprintf(stderr, "sluice-bench: out of memory\n");
@@ -639,13 +701,19 @@ int main(int argc, char **argv)
         bench_free(&b);
         return rc;
     }
-    char rate[32];
+    char rate[32], span[64];
     snprintf(rate, sizeof(rate), b.opt.rate > 0 ? "%.0f msgs/s" : "max", b.opt.rate);
+    if (b.opt.count > 0) {
+        snprintf(span, sizeof(span), "%llu messages (deadline %d s)",
+                 (unsigned long long)b.opt.count, b.opt.duration_s);
+    } else {
+        snprintf(span, sizeof(span), "warm-up %d s, duration %d s", b.opt.warmup_s,
+                 b.opt.duration_s);
+    }
     printf("sluice-bench: topic %s, %d partition(s), %d producer(s), %d consumer(s), %u B, "
-           "rate %s, acks=%s, compression=%s, idempotence %s, warm-up %d s, duration %d s\n",
+           "rate %s, acks=%s, compression=%s, idempotence %s, %s\n",
            b.opt.topic, b.partitions_used, b.opt.producers, b.opt.consumers, b.opt.size, rate,
-           b.opt.acks, b.opt.compression, b.opt.idempotence ? "on" : "off", b.opt.warmup_s,
-           b.opt.duration_s);
+           b.opt.acks, b.opt.compression, b.opt.idempotence ? "on" : "off", span);
     rc = run(&b);
     if (rc == 0) {
         rc = report(&b);

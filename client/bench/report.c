@@ -7,9 +7,10 @@
  *   working directory, null outside a checkout), started_at (UTC),
  *   machine {cores, kernel, hostname},
  *   config {brokers, topic, partitions, partitions_used, producers,
- *           consumers, message_bytes, rate (null: max), acks, compression,
- *           idempotence, warmup_s, duration_s, quick},
- *   results {measured_s,
+ *           consumers, message_bytes, rate (null: max), count (null: by
+ *           duration), acks, compression, idempotence, warmup_s, duration_s,
+ *           quick},
+ *   results {measured_s (with count: first send to last delivery report),
  *            produce {messages, msgs_per_s, mb_per_s, produced_total,
  *                     failed, ack_latency_us {percentiles}},
  *            consume {messages, msgs_per_s, mb_per_s, consumed_total, failed},
@@ -20,6 +21,7 @@
  *
  * "messages" of produce and consume count the messages sent inside the
  * measured window (delivered, and consumed); *_total count the whole run.
+ * With --count the window is the whole run.
  * MB are 10^6 bytes of values.
  */
 #include <errno.h>
@@ -96,9 +98,14 @@ static void percentiles_print(const char *what, const struct hist *h)
 void bench_summary_print(const struct bench *b, const struct hist *e2e, const struct hist *ack)
 {
     struct totals t = totals_of(b);
-    double seconds = b->opt.duration_s;
-    printf("\nsummary over %d s measured (after %d s of warm-up):\n", b->opt.duration_s,
-           b->opt.warmup_s);
+    double seconds = b->measured_s > 0 ? b->measured_s : 1e-9;
+    if (b->opt.count > 0) {
+        printf("\nsummary of %llu messages, first send to last delivery report in %.3f s:\n",
+               (unsigned long long)b->opt.count, b->measured_s);
+    } else {
+        printf("\nsummary over %d s measured (after %d s of warm-up):\n", b->opt.duration_s,
+               b->opt.warmup_s);
+    }
     printf("produce: %llu msgs, %.0f msgs/s, %.2f MB/s; %llu failed%s%s\n",
            (unsigned long long)t.delivered_measured, t.delivered_measured / seconds,
            t.delivered_measured * (double)b->opt.size / 1e6 / seconds,
@@ -193,6 +200,11 @@ static void json_head(FILE *f, const struct bench *b)
     } else {
         fprintf(f, "\"rate\": null");
     }
+    if (b->opt.count > 0) {
+        fprintf(f, ", \"count\": %llu", (unsigned long long)b->opt.count);
+    } else {
+        fprintf(f, ", \"count\": null");
+    }
     fprintf(f, ", \"acks\": ");
     json_string(f, b->opt.acks);
     fprintf(f, ", \"compression\": ");
@@ -206,8 +218,8 @@ static void json_results(FILE *f, const struct bench *b, const struct hist *e2e,
                          const struct hist *ack)
 {
     struct totals t = totals_of(b);
-    double seconds = b->opt.duration_s;
-    fprintf(f, "  \"results\": {\n    \"measured_s\": %d,\n", b->opt.duration_s);
+    double seconds = b->measured_s > 0 ? b->measured_s : 1e-9;
+    fprintf(f, "  \"results\": {\n    \"measured_s\": %.3f,\n", b->measured_s);
     fprintf(f,
             "    \"produce\": {\"messages\": %llu, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, "
             "\"produced_total\": %llu, \"failed\": %llu, \"ack_latency_us\": ",

@@ -8,6 +8,7 @@
  * A producer sends until bench.stop_producing, paced to its share of --rate
  * (open loop: it catches up after a stall, at most PRODUCE_BURST_MAX at a
  * time) or as fast as the queue allows; then sl_close flushes what is held.
+ * With --count it stops after its share of the count instead.
  * A consumer reads its partitions from their end until bench.stop_consuming,
  * and computes each record's end-to-end latency from the stamp in its value.
  */
@@ -66,6 +67,8 @@ static void on_delivery(void *opaque, const sl_delivery *d)
 {
     struct bench_producer *p = opaque;
     int64_t sent_ns = (int64_t)(intptr_t)d->msg_opaque;
+    int64_t now_ns = bench_now_ns();
+    p->last_delivery_ns = now_ns;
     if (d->err != SL_OK) {
         if (atomic_fetch_add(&p->failed, 1) == 0) {
             atomic_store(&p->first_error, (int)d->err);
@@ -75,7 +78,7 @@ static void on_delivery(void *opaque, const sl_delivery *d)
     atomic_fetch_add_explicit(&p->delivered, 1, memory_order_relaxed);
     if (in_window(p->bench, sent_ns)) {
         atomic_fetch_add_explicit(&p->delivered_measured, 1, memory_order_relaxed);
-        int64_t latency_ns = bench_now_ns() - sent_ns;
+        int64_t latency_ns = now_ns - sent_ns;
         hist_record(&p->ack_latency, latency_ns > 0 ? (uint64_t)latency_ns / 1000 : 0);
     }
 }
@@ -88,13 +91,22 @@ static void on_producer_error(void *opaque, sl_err err, const char *reason)
     }
 }
 
+/* This producer's part of --count: an even share, the remainder to the first. */
+static uint64_t producer_quota(const struct bench_producer *p)
+{
+    const struct bench *b = p->bench;
+    uint64_t producers = (uint64_t)b->opt.producers;
+    return b->opt.count / producers + ((uint64_t)p->index < b->opt.count % producers ? 1 : 0);
+}
+
 /* How many messages the producer may send now: its share of the rate since
- * start, less what it sent, at most a burst. */
-static uint64_t producer_due(const struct bench_producer *p, uint64_t sent)
+ * start, less what it sent, at most a burst, and no more than is left of its
+ * quota (left: UINT64_MAX without --count). */
+static uint64_t producer_due(const struct bench_producer *p, uint64_t sent, uint64_t left)
 {
     const struct bench *b = p->bench;
     if (b->opt.rate <= 0) {
-        return PRODUCE_BURST_MAX;
+        return left < PRODUCE_BURST_MAX ? left : PRODUCE_BURST_MAX;
     }
     double per_producer = b->opt.rate / b->opt.producers;
     double elapsed_s = (double)(bench_now_ns() - b->clock.start_ns) / 1e9;
@@ -102,37 +114,32 @@ static uint64_t producer_due(const struct bench_producer *p, uint64_t sent)
     if (due <= 0) {
         return 0;
     }
-    return due > PRODUCE_BURST_MAX ? PRODUCE_BURST_MAX : (uint64_t)due;
+    uint64_t most = left < PRODUCE_BURST_MAX ? left : PRODUCE_BURST_MAX;
+    return due > (double)most ? most : (uint64_t)due;
 }
 
 static void *producer_main(void *arg)
 {
     struct bench_producer *p = arg;
     struct bench *b = p->bench;
-    uint8_t *value = malloc(b->opt.size);
-    if (value == NULL) {
-        fprintf(stderr, "sluice-bench: producer %d: out of memory\n", p->index);
-        atomic_store(&b->aborted, true);
-        atomic_store(&b->stop_producing, true);
-        sl_close(p->client, 0);
-        return NULL;
-    }
-    uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(p->index + 1);
-    for (uint32_t i = 0; i < b->opt.size; i++) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        value[i] = (uint8_t)rng;
-    }
-    sl_msg msg = {.topic = b->opt.topic,
-                  .partition = SL_PARTITION_ANY,
-                  .value = value,
-                  .value_len = b->opt.size};
+    uint8_t *pool = p->pool;
+    /* Each value is the next size bytes of the pool, which wraps: no two
+     * values of a batch are alike, as with independent random values. */
+    size_t offset = 0;
+    sl_msg msg = {.topic = b->opt.topic, .partition = SL_PARTITION_ANY, .value_len = b->opt.size};
     uint64_t sent = 0;
-    while (!atomic_load_explicit(&b->stop_producing, memory_order_relaxed)) {
-        uint64_t due = producer_due(p, sent);
+    uint64_t quota = b->opt.count > 0 ? producer_quota(p) : UINT64_MAX;
+    while (sent < quota && !atomic_load_explicit(&b->stop_producing, memory_order_relaxed)) {
+        uint64_t due = producer_due(p, sent, quota - sent);
         bool full = false;
         for (uint64_t i = 0; i < due; i++) {
             int64_t now_ns = bench_now_ns();
-            stamp_put(value, now_ns);
+            uint8_t *value = pool + offset;
+            offset = (offset + b->opt.size) % BENCH_POOL_BYTES;
+            if (b->opt.consumers > 0) {
+                stamp_put(value, now_ns);
+            }
+            msg.value = value;
             msg.opaque = (void *)(intptr_t)now_ns;
             sl_err err = sl_produce(p->client, &msg);
             if (err == SL_ERR_QUEUE_FULL) {
@@ -154,17 +161,36 @@ static void *producer_main(void *arg)
         fprintf(stderr, "sluice-bench: producer %d: close: %s\n", p->index, sl_err_str(err));
     }
     p->client = NULL;
-    free(value);
+    atomic_fetch_add(&b->producers_closed, 1);
     return NULL;
+}
+
+int bench_producer_pool(struct bench_producer *p)
+{
+    size_t bytes = BENCH_POOL_BYTES + p->bench->opt.size;
+    p->pool = malloc(bytes);
+    if (p->pool == NULL) {
+        return -ENOMEM;
+    }
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (uint64_t)(p->index + 1);
+    for (size_t i = 0; i < bytes; i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        p->pool[i] = (uint8_t)rng;
+    }
+    return 0;
 }
 
 int bench_producer_start(struct bench_producer *p)
 {
+    if (p->pool == NULL) {
+        return -EINVAL; /* bench_producer_pool comes first */
+    }
     hist_init(&p->ack_latency);
     atomic_init(&p->delivered, 0);
     atomic_init(&p->delivered_measured, 0);
     atomic_init(&p->failed, 0);
     atomic_init(&p->first_error, SL_OK);
+    p->last_delivery_ns = 0;
     return -pthread_create(&p->thread, NULL, producer_main, p);
 }
 
