@@ -53,7 +53,11 @@ struct bench_options {
     bool idempotence;        /* default: on with acks=all, off with acks=1 (libsluice's rule) */
     const char *settings[BENCH_SETTINGS_MAX]; /* -X KEY=VALUE, for every client */
     int setting_count;
-    uint64_t count; /* messages over all producers; 0: produce for the duration */
+    uint64_t count;        /* messages over all producers; 0: produce for the duration */
+    int groups;            /* 0: consumers share the partitions by assignment; else
+                            * consumer i joins group i % groups, each reading all */
+    uint64_t prefill;      /* messages written before the run, untimed */
+    bool consume_existing; /* consumers read the topic from its start to its end */
     int warmup_s;
     int duration_s;        /* with count: the deadline */
     int drain_s;           /* the longest wait for consumers to catch up at the end */
@@ -90,11 +94,16 @@ struct bench_consumer {
     int index;
     sl_client *client;
     pthread_t thread;
-    int32_t *partitions; /* assigned, partition_count of them */
+    int32_t *partitions; /* assigned, partition_count of them (a group's: as it says) */
     int32_t partition_count;
-    atomic_bool ready;                       /* every partition's start (its end) is resolved */
-    atomic_uint_least64_t consumed;          /* records, whole run */
-    atomic_uint_least64_t consumed_bytes;    /* their value bytes */
+    bool assigned;                        /* by hand, or the group's first assignment came */
+    bool *at_end;                         /* --consume-existing: per partition of the topic */
+    int32_t ends_due;                     /* partitions not at their end yet */
+    atomic_bool done;                     /* --consume-existing: every partition read to its end */
+    int64_t done_ns;                      /* when; read after the join */
+    atomic_bool ready;                    /* every partition's start (its end) is resolved */
+    atomic_uint_least64_t consumed;       /* records, whole run */
+    atomic_uint_least64_t consumed_bytes; /* their value bytes */
     atomic_uint_least64_t consumed_measured; /* records sent in the window */
     atomic_uint_least64_t failed;            /* error events */
     uint64_t errors_printed;
@@ -122,7 +131,8 @@ struct bench {
     atomic_bool stop_consuming;
     atomic_bool aborted;         /* a producer stopped on an sl_produce error */
     atomic_int producers_closed; /* producers past sl_close */
-    double measured_s;           /* the duration, or with count the first send to the last report */
+    double measured_s;           /* the duration; with count, first send to last report; with
+                                  * --consume-existing, start to the last partition's end */
     struct bench_producer *producers;
     struct bench_consumer *consumers;
     struct bench_tick *ticks; /* tick_capacity of them */

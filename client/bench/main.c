@@ -29,12 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client/bench/bench.h"
 
 #define DEFAULT_BROKERS "127.0.0.1:9092"
 /* How long the start waits for the topic's metadata. */
 #define METADATA_WAIT_MS 15000
+/* How long --prefill's producer may take to deliver its last messages. */
+#define PREFILL_CLOSE_MS 120000
 /* How long producers wait for every consumer's start position. */
 #define CONSUMERS_READY_WAIT_S 15
 #define DRAIN_DEFAULT_S        10
@@ -51,9 +54,12 @@ static void help(FILE *out)
         "  -b, --brokers HOST:PORT[,...]  brokers (default $SLUICE_BROKERS, else " DEFAULT_BROKERS
         ")\n"
         "      --topic T               topic (default sluice-bench)\n"
-        "      --partitions P          partitions wanted (default 1; see below)\n"
+        "      --partitions P          partitions of the topic when it is created (default 1)\n"
         "      --producers N           producer threads (default 1, at most 64)\n"
         "      --consumers M           consumer threads (default 1, at most 64)\n"
+        "      --groups G              consumers join G consumer groups (consumer i in\n"
+        "                              group i %% G), each group reading every message\n"
+        "                              (default 0: consumers share the partitions, assigned)\n"
         "      --size BYTES            value size, 8..1000000 (default 1024)\n"
         "      --rate MSGS_PER_S|max   total target rate (default max)\n"
         "      --count N               send N messages in all, then stop (no warm-up;\n"
@@ -67,10 +73,14 @@ static void help(FILE *out)
         "      --duration S            seconds measured (default 60)\n"
         "      --drain S               longest wait for consumers at the end (default 10)\n"
         "      --json FILE             write the result as JSON\n"
-        "      --quick                 warm-up 1 s, duration 2 s (for regression checks)\n\n"
-        "A missing topic is created by the broker's auto-creation (libsluice has no\n"
-        "CreateTopics yet), with the broker's num.partitions; the run uses the\n"
-        "partitions the topic has.\n"
+        "      --quick                 warm-up 1 s, duration 2 s (for regression checks)\n"
+        "      --prefill N             write N messages first, untimed, then measure the\n"
+        "                              consumers reading them (implies --consume-existing)\n"
+        "      --consume-existing      no producers: consumers read the topic from its start\n"
+        "                              to its end, timed from start to the last partition's\n"
+        "                              end (--duration is the deadline)\n\n"
+        "A missing topic is created (CreateTopics) with --partitions; an existing one\n"
+        "is used with the partitions it has.\n"
         "Exit: 0 done; 1 delivery errors or records not consumed; 2 usage; 3 no broker\n"
         "or topic.\n");
 }
@@ -132,6 +142,31 @@ static void options_default(struct bench_options *o)
     };
 }
 
+/* Rules across options; 0 or -EINVAL. */
+static int options_check(struct bench_options *o)
+{
+    if (o->prefill > 0) {
+        o->consume_existing = true;
+    }
+    if (o->consume_existing) {
+        if (o->producers != 0 || o->consumers == 0 || o->groups > 0) {
+            fprintf(stderr, "sluice-bench: --consume-existing and --prefill take --producers 0, "
+                            "--consumers 1 or more and no --groups\n");
+            return -EINVAL;
+        }
+        o->warmup_s = 0;
+    } else if (o->producers == 0) {
+        fprintf(stderr, "sluice-bench: --producers 0 only with --consume-existing or --prefill\n");
+        return -EINVAL;
+    }
+    if (o->groups > 0 && o->consumers < o->groups) {
+        fprintf(stderr, "sluice-bench: --groups %d needs at least as many --consumers\n",
+                o->groups);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 enum {
     OPT_TOPIC = 256,
     OPT_PARTITIONS,
@@ -148,6 +183,9 @@ enum {
     OPT_DRAIN,
     OPT_JSON,
     OPT_QUICK,
+    OPT_GROUPS,
+    OPT_PREFILL,
+    OPT_CONSUME_EXISTING,
     OPT_COUNT
 };
 
@@ -170,6 +208,9 @@ static const struct option longopts[] = {
     {"drain", required_argument, NULL, OPT_DRAIN},
     {"json", required_argument, NULL, OPT_JSON},
     {"quick", no_argument, NULL, OPT_QUICK},
+    {"groups", required_argument, NULL, OPT_GROUPS},
+    {"prefill", required_argument, NULL, OPT_PREFILL},
+    {"consume-existing", no_argument, NULL, OPT_CONSUME_EXISTING},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -199,7 +240,7 @@ static int parse_one(struct bench_options *o, int opt, const char *arg, bool *se
         o->partitions = (int32_t)v;
         break;
     case OPT_PRODUCERS:
-        rc = parse_int("producers", arg, 1, BENCH_CLIENTS_MAX, &v);
+        rc = parse_int("producers", arg, 0, BENCH_CLIENTS_MAX, &v);
         o->producers = (int)v;
         break;
     case OPT_CONSUMERS:
@@ -250,6 +291,17 @@ static int parse_one(struct bench_options *o, int opt, const char *arg, bool *se
     case OPT_QUICK:
         o->quick = true;
         break;
+    case OPT_GROUPS:
+        rc = parse_int("groups", arg, 0, BENCH_CLIENTS_MAX, &v);
+        o->groups = (int)v;
+        break;
+    case OPT_PREFILL:
+        rc = parse_int("prefill", arg, 1, BENCH_COUNT_MAX, &v);
+        o->prefill = (uint64_t)v;
+        break;
+    case OPT_CONSUME_EXISTING:
+        o->consume_existing = true;
+        break;
     default:
         return -EINVAL;
     }
@@ -289,7 +341,7 @@ static int parse_options(int argc, char **argv, struct bench_options *o)
         fprintf(stderr, "sluice-bench: --idempotence on needs --acks all\n");
         return -EINVAL;
     }
-    return 0;
+    return options_check(o);
 }
 
 /* ------------------------------------------------------------------ clients */
@@ -337,10 +389,44 @@ static void on_setup_error(void *opaque, sl_err err, const char *reason)
     fprintf(stderr, "sluice-bench: %s (%s)\n", reason, sl_err_name(err));
 }
 
+/* Creates the topic with --partitions unless it exists. 0 or EXIT_SETUP. */
+static int topic_create(struct bench *b)
+{
+    char errstr[512];
+    sl_conf *conf = conf_make(&b->opt, false);
+    if (conf == NULL) {
+        return EXIT_USAGE;
+    }
+    sl_conf_set_error_cb(conf, on_setup_error);
+    sl_client *admin = sl_admin_new(conf, errstr, sizeof(errstr));
+    if (admin == NULL) {
+        fprintf(stderr, "sluice-bench: %s\n", errstr);
+        sl_conf_free(conf);
+        return EXIT_USAGE;
+    }
+    sl_new_topic topic = {
+        .name = b->opt.topic, .partitions = b->opt.partitions, .replication_factor = -1};
+    sl_topic_results *results = NULL;
+    sl_err err = sl_create_topics(admin, &topic, 1, 0, METADATA_WAIT_MS, &results);
+    if (err != SL_OK && err != SL_ERR_TOPIC_ALREADY_EXISTS) {
+        const char *why =
+            results != NULL && results->count > 0 ? results->results[0].message : NULL;
+        fprintf(stderr, "sluice-bench: create topic %s at %s: %s%s%s\n", b->opt.topic,
+                b->opt.brokers, sl_err_str(err), why != NULL ? ": " : "", why != NULL ? why : "");
+    }
+    sl_topic_results_free(results);
+    sl_close(admin, 0);
+    return err == SL_OK || err == SL_ERR_TOPIC_ALREADY_EXISTS ? 0 : EXIT_SETUP;
+}
+
 /* The topic's partition count into b->partitions_used; 0 or EXIT_SETUP. */
 static int topic_setup(struct bench *b)
 {
     char errstr[512];
+    int rc = topic_create(b);
+    if (rc != 0) {
+        return rc;
+    }
     sl_conf *conf = conf_make(&b->opt, true);
     if (conf == NULL) {
         return EXIT_USAGE;
@@ -361,12 +447,67 @@ static int topic_setup(struct bench *b)
         return EXIT_SETUP;
     }
     if (count != b->opt.partitions) {
-        fprintf(stderr,
-                "sluice-bench: topic %s has %d partition(s), not the %d asked for "
-                "(libsluice cannot create topics yet): using %d\n",
+        fprintf(stderr, "sluice-bench: topic %s exists with %d partition(s), not %d: using %d\n",
                 b->opt.topic, count, b->opt.partitions, count);
     }
     b->partitions_used = count > BENCH_PARTITIONS_MAX ? BENCH_PARTITIONS_MAX : count;
+    return 0;
+}
+
+static void on_prefill_delivery(void *opaque, const sl_delivery *d)
+{
+    uint64_t *failed = opaque;
+    *failed += d->err != SL_OK;
+}
+
+/* --prefill: N messages of --size random bytes, written before the run and
+ * not timed. 0 or EXIT_SETUP. */
+static int prefill(struct bench *b)
+{
+    char errstr[512];
+    struct bench_producer filler = {.bench = b, .index = 0};
+    sl_conf *conf = conf_make(&b->opt, true);
+    if (conf == NULL || bench_producer_pool(&filler) != 0) {
+        sl_conf_free(conf);
+        return EXIT_SETUP;
+    }
+    uint64_t failed = 0;
+    sl_conf_set_delivery_cb(conf, on_prefill_delivery);
+    sl_conf_set_error_cb(conf, on_setup_error);
+    sl_conf_set_opaque(conf, &failed);
+    sl_client *client = sl_producer_new(conf, errstr, sizeof(errstr));
+    if (client == NULL) {
+        fprintf(stderr, "sluice-bench: prefill: %s\n", errstr);
+        sl_conf_free(conf);
+        free(filler.pool);
+        return EXIT_SETUP;
+    }
+    sl_msg msg = {.topic = b->opt.topic, .partition = SL_PARTITION_ANY, .value_len = b->opt.size};
+    size_t offset = 0;
+    for (uint64_t i = 0; i < b->opt.prefill;) {
+        msg.value = filler.pool + offset;
+        sl_err err = sl_produce(client, &msg);
+        if (err == SL_ERR_QUEUE_FULL) {
+            sl_poll(client, 1);
+            continue;
+        }
+        if (err != SL_OK) {
+            fprintf(stderr, "sluice-bench: prefill: %s\n", sl_err_str(err));
+            failed++;
+            break;
+        }
+        offset = (offset + b->opt.size) % BENCH_POOL_BYTES;
+        i++;
+    }
+    sl_err err = sl_close(client, PREFILL_CLOSE_MS);
+    free(filler.pool);
+    if (err != SL_OK || failed > 0) {
+        fprintf(stderr, "sluice-bench: prefill: %llu of %llu messages not written\n",
+                (unsigned long long)failed, (unsigned long long)b->opt.prefill);
+        return EXIT_SETUP;
+    }
+    printf("sluice-bench: prefilled %s with %llu messages of %u B\n", b->opt.topic,
+           (unsigned long long)b->opt.prefill, b->opt.size);
     return 0;
 }
 
@@ -401,8 +542,32 @@ static int clients_create(struct bench *b)
             sl_conf_free(conf);
             return EXIT_USAGE;
         }
-        for (int32_t p = i; p < b->partitions_used; p += b->opt.consumers) {
-            c->partitions[c->partition_count++] = p;
+        if (b->opt.groups > 0) {
+            /* Each run's groups are its own: a group of an earlier run
+             * would hand out its committed offsets. */
+            char group[96];
+            snprintf(group, sizeof(group), "sluice-bench-%s-%d-g%d", b->started_at, (int)getpid(),
+                     i % b->opt.groups);
+            if (sl_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != SL_OK ||
+                sl_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != SL_OK) {
+                fprintf(stderr, "sluice-bench: consumer: %s\n", errstr);
+                sl_conf_free(conf);
+                return EXIT_USAGE;
+            }
+        } else {
+            for (int32_t p = i; p < b->partitions_used; p += b->opt.consumers) {
+                c->partitions[c->partition_count++] = p;
+            }
+            c->assigned = true;
+        }
+        if (b->opt.consume_existing) {
+            c->at_end = calloc((size_t)b->partitions_used + 1, sizeof(bool));
+            c->ends_due = c->partition_count;
+            if (c->at_end == NULL || sl_conf_set(conf, "enable.partition.eof", "true", errstr,
+                                                 sizeof(errstr)) != SL_OK) {
+                sl_conf_free(conf);
+                return EXIT_SETUP;
+            }
         }
         bench_consumer_conf(conf, c);
         c->client = sl_consumer_new(conf, errstr, sizeof(errstr));
@@ -485,16 +650,34 @@ static bool producers_all_closed(struct bench *b)
     return atomic_load(&b->producers_closed) == b->opt.producers;
 }
 
-/* Sleeps until when_ns; with --count, wakes early once every producer has
- * sent its share and closed (the run is over; no need to wait for the tick). */
+static bool consumers_all_done(struct bench *b)
+{
+    for (int i = 0; i < b->opt.consumers; i++) {
+        if (!atomic_load(&b->consumers[i].done)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether the run is over before its time: --count sent, or
+ * --consume-existing read. */
+static bool run_finished(struct bench *b)
+{
+    return (b->opt.count > 0 && producers_all_closed(b)) ||
+           (b->opt.consume_existing && consumers_all_done(b));
+}
+
+/* Sleeps until when_ns; with --count or --consume-existing, wakes early once
+ * the run is over (no need to wait for the tick). */
 static void sleep_tick(struct bench *b, int64_t when_ns)
 {
-    if (b->opt.count == 0) {
+    if (b->opt.count == 0 && !b->opt.consume_existing) {
         sleep_until_ns(when_ns);
         return;
     }
     int64_t now_ns;
-    while (!producers_all_closed(b) && (now_ns = bench_now_ns()) < when_ns) {
+    while (!run_finished(b) && (now_ns = bench_now_ns()) < when_ns) {
         int64_t slice_end_ns = now_ns + 10 * 1000000;
         sleep_until_ns(slice_end_ns < when_ns ? slice_end_ns : when_ns);
     }
@@ -509,7 +692,7 @@ static void run_ticks(struct bench *b)
     int total_s = b->opt.warmup_s + b->opt.duration_s;
     for (int t = 1; t <= total_s && !atomic_load(&b->stop_producing); t++) {
         sleep_tick(b, b->clock.start_ns + (int64_t)t * 1000000000);
-        if (b->opt.count > 0 && producers_all_closed(b)) {
+        if (run_finished(b)) {
             break; /* a partial second: the summary has the figure */
         }
         if (interval != NULL) {
@@ -544,10 +727,12 @@ static void run_drain(struct bench *b)
 {
     int64_t start_ns = bench_now_ns();
     int64_t deadline_ns = start_ns + (int64_t)b->opt.drain_s * 1000000000;
-    uint64_t delivered = delivered_total(b), consumed, bytes;
+    /* With groups, every group reads every message. */
+    uint64_t want = delivered_total(b) * (uint64_t)(b->opt.groups > 0 ? b->opt.groups : 1);
+    uint64_t consumed, bytes;
     for (;;) {
         consumed_totals(b, &consumed, &bytes);
-        b->drained = b->opt.consumers == 0 || consumed >= delivered;
+        b->drained = b->opt.consumers == 0 || consumed >= want || b->opt.consume_existing;
         if (b->drained || bench_now_ns() >= deadline_ns) {
             break;
         }
@@ -560,6 +745,10 @@ static void run_drain(struct bench *b)
 static int run(struct bench *b)
 {
     int started_consumers = 0, started_producers = 0, rc = 0;
+    if (b->opt.consume_existing) {
+        /* The clock runs from the consumers' start: they read at once. */
+        b->clock.start_ns = bench_now_ns();
+    }
     for (; started_consumers < b->opt.consumers; started_consumers++) {
         if (bench_consumer_start(&b->consumers[started_consumers]) != 0) {
             rc = EXIT_SETUP;
@@ -572,7 +761,7 @@ static int run(struct bench *b)
         rc = EXIT_SETUP;
     }
     if (rc == 0) {
-        int64_t now_ns = bench_now_ns();
+        int64_t now_ns = b->opt.consume_existing ? b->clock.start_ns : bench_now_ns();
         b->clock.start_ns = now_ns;
         b->clock.measure_start_ns = now_ns + (int64_t)b->opt.warmup_s * 1000000000;
         b->clock.measure_end_ns =
@@ -597,6 +786,15 @@ static int run(struct bench *b)
     }
     b->measured_s = b->opt.count == 0 ? b->opt.duration_s
                                       : (double)(last_delivery_ns - b->clock.start_ns) / 1e9;
+    if (b->opt.consume_existing) {
+        int64_t last_ns = b->clock.start_ns;
+        for (int i = 0; i < started_consumers; i++) {
+            struct bench_consumer *c = &b->consumers[i];
+            int64_t end_ns = atomic_load(&c->done) ? c->done_ns : bench_now_ns();
+            last_ns = end_ns > last_ns ? end_ns : last_ns;
+        }
+        b->measured_s = (double)(last_ns - b->clock.start_ns) / 1e9;
+    }
     if (rc == 0) {
         run_drain(b);
     }
@@ -665,6 +863,7 @@ static void bench_free(struct bench *b)
 {
     for (int i = 0; b->consumers != NULL && i < b->opt.consumers; i++) {
         free(b->consumers[i].partitions);
+        free(b->consumers[i].at_end);
     }
     for (int i = 0; b->producers != NULL && i < b->opt.producers; i++) {
         free(b->producers[i].pool);
@@ -689,6 +888,9 @@ int main(int argc, char **argv)
     atomic_init(&b.aborted, false);
     atomic_init(&b.producers_closed, 0);
     rc = topic_setup(&b);
+    if (rc == 0 && b.opt.prefill > 0) {
+        rc = prefill(&b);
+    }
     if (rc == 0 && bench_alloc(&b) != 0) {
         fprintf(stderr, "sluice-bench: out of memory\n");
         rc = EXIT_SETUP;

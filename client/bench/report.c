@@ -9,12 +9,13 @@
  *   config {brokers, topic, partitions, partitions_used, producers,
  *           consumers, message_bytes, rate (null: max), count (null: by
  *           duration), acks, compression, idempotence, warmup_s, duration_s,
- *           quick},
+ *           quick, groups, prefill, consume_existing},
  *   results {measured_s (with count: first send to last delivery report),
  *            produce {messages, msgs_per_s, mb_per_s, produced_total,
  *                     failed, ack_latency_us {percentiles}},
  *            consume {messages, msgs_per_s, mb_per_s, consumed_total, failed},
  *            e2e_latency_us {count, mean, p50, p90, p99, p99_9, p99_99, max},
+ *            e2e_latency_curve_us [[percentile, us], ...] (0..100, dense in the tail),
  *            drained, drain_s},
  *   timeline [{t_s, measuring, produce_msgs_per_s, consume_msgs_per_s,
  *              consume_mb_per_s, e2e_p50_us, e2e_p99_us}]
@@ -209,9 +210,29 @@ static void json_head(FILE *f, const struct bench *b)
     json_string(f, b->opt.acks);
     fprintf(f, ", \"compression\": ");
     json_string(f, b->opt.compression);
-    fprintf(f, ", \"idempotence\": %s, \"warmup_s\": %d, \"duration_s\": %d, \"quick\": %s},\n",
+    fprintf(f, ", \"idempotence\": %s, \"warmup_s\": %d, \"duration_s\": %d, \"quick\": %s",
             b->opt.idempotence ? "true" : "false", b->opt.warmup_s, b->opt.duration_s,
             b->opt.quick ? "true" : "false");
+    fprintf(f, ", \"groups\": %d, \"prefill\": %llu, \"consume_existing\": %s},\n", b->opt.groups,
+            (unsigned long long)b->opt.prefill, b->opt.consume_existing ? "true" : "false");
+}
+
+/* The latency at each of these percentiles: the distribution chart's points,
+ * dense towards the tail (bench/plot.py draws them on a "nines" axis). */
+static const double curve_points[] = {
+    0,     10,    20,    30,     40,     50,     60,      70,      75,   80,   85,
+    90,    92.5,  95,    97,     98,     99,     99.5,    99.7,    99.8, 99.9, 99.95,
+    99.97, 99.98, 99.99, 99.995, 99.997, 99.999, 99.9995, 99.9999, 100,
+};
+
+static void json_curve(FILE *f, const struct hist *h)
+{
+    fprintf(f, "[");
+    for (size_t i = 0; h->count > 0 && i < sizeof(curve_points) / sizeof(curve_points[0]); i++) {
+        fprintf(f, "%s[%g, %llu]", i == 0 ? "" : ", ", curve_points[i],
+                (unsigned long long)hist_percentile(h, curve_points[i]));
+    }
+    fprintf(f, "]");
 }
 
 static void json_results(FILE *f, const struct bench *b, const struct hist *e2e,
@@ -234,6 +255,8 @@ static void json_results(FILE *f, const struct bench *b, const struct hist *e2e,
             t.consumed_measured * (double)b->opt.size / 1e6 / seconds,
             (unsigned long long)t.consumed, (unsigned long long)t.consume_failed);
     json_percentiles(f, e2e);
+    fprintf(f, ",\n    \"e2e_latency_curve_us\": ");
+    json_curve(f, e2e);
     fprintf(f, ",\n    \"drained\": %s, \"drain_s\": %.3f\n  },\n", b->drained ? "true" : "false",
             b->drain_s);
 }

@@ -11,6 +11,10 @@
  * With --count it stops after its share of the count instead.
  * A consumer reads its partitions from their end until bench.stop_consuming,
  * and computes each record's end-to-end latency from the stamp in its value.
+ * With --groups it subscribes as a member of its group instead, which
+ * assigns it partitions (the rebalance callback records them); with
+ * --consume-existing it reads its partitions from their start until each
+ * has reached its end (PARTITION_EOF), and times only that.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +30,8 @@
 #define PRODUCER_WAIT_MS 1
 /* sl_consume's wait, so that stop_consuming is seen. */
 #define CONSUME_SLICE_MS 100
+/* sl_close of a group member: its LeaveGroup. */
+#define CONSUMER_CLOSE_MS 5000
 /* sl_close's flush of the producers' last messages. */
 #define PRODUCER_CLOSE_MS 30000
 
@@ -211,10 +217,40 @@ static void on_consumer_error(void *opaque, sl_err err, const char *reason)
     }
 }
 
+/* The group's assignment (on the consumer's own thread, inside sl_consume). */
+static void on_rebalance(void *opaque, sl_rebalance kind, const sl_topic_partition *parts,
+                         size_t count)
+{
+    struct bench_consumer *c = opaque;
+    c->partition_count = 0;
+    if (kind != SL_REBALANCE_ASSIGN) {
+        return;
+    }
+    for (size_t i = 0; i < count && c->partition_count < c->bench->partitions_used; i++) {
+        c->partitions[c->partition_count++] = parts[i].partition;
+    }
+    c->assigned = true;
+}
+
 void bench_consumer_conf(sl_conf *conf, struct bench_consumer *c)
 {
     sl_conf_set_error_cb(conf, on_consumer_error);
+    sl_conf_set_rebalance_cb(conf, on_rebalance);
     sl_conf_set_opaque(conf, c);
+}
+
+/* --consume-existing: a partition reached its end. */
+static void consumer_at_end(struct bench_consumer *c, int32_t partition)
+{
+    if (c->at_end == NULL || partition < 0 || partition >= c->bench->partitions_used ||
+        c->at_end[partition]) {
+        return;
+    }
+    c->at_end[partition] = true;
+    if (--c->ends_due == 0) {
+        c->done_ns = bench_now_ns();
+        atomic_store(&c->done, true);
+    }
 }
 
 static bool consumer_positions_known(struct bench_consumer *c)
@@ -232,6 +268,10 @@ static bool consumer_positions_known(struct bench_consumer *c)
 
 static void consumer_record(struct bench_consumer *c, const sl_record *r)
 {
+    if (r->err == SL_ERR_PARTITION_EOF) {
+        consumer_at_end(c, r->partition);
+        return;
+    }
     if (r->err != SL_OK) {
         atomic_fetch_add(&c->failed, 1);
         if (c->errors_printed++ < BENCH_ERRORS_PRINTED) {
@@ -242,6 +282,12 @@ static void consumer_record(struct bench_consumer *c, const sl_record *r)
     }
     atomic_fetch_add_explicit(&c->consumed, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->consumed_bytes, r->value_len, memory_order_relaxed);
+    if (c->bench->opt.consume_existing) {
+        /* Old records: their stamps say when they were written, not sent
+         * now. Every one counts; none is timed. */
+        atomic_fetch_add_explicit(&c->consumed_measured, 1, memory_order_relaxed);
+        return;
+    }
     if (r->value == NULL || r->value_len < BENCH_STAMP_BYTES) {
         return; /* not one of ours: counted, not timed */
     }
@@ -261,15 +307,24 @@ static void *consumer_main(void *arg)
 {
     struct bench_consumer *c = arg;
     struct bench *b = c->bench;
-    for (int32_t i = 0; i < c->partition_count; i++) {
-        sl_err err = sl_assign(c->client, b->opt.topic, c->partitions[i], SL_OFFSET_END);
+    if (b->opt.groups > 0) {
+        const char *topics[] = {b->opt.topic};
+        sl_err err = sl_subscribe(c->client, topics, 1);
+        if (err != SL_OK) {
+            fprintf(stderr, "sluice-bench: consumer %d: subscribe: %s\n", c->index,
+                    sl_err_str(err));
+        }
+    }
+    int64_t start = b->opt.consume_existing ? SL_OFFSET_BEGINNING : SL_OFFSET_END;
+    for (int32_t i = 0; b->opt.groups == 0 && i < c->partition_count; i++) {
+        sl_err err = sl_assign(c->client, b->opt.topic, c->partitions[i], start);
         if (err != SL_OK) {
             fprintf(stderr, "sluice-bench: consumer %d: assign [%d]: %s\n", c->index,
                     c->partitions[i], sl_err_str(err));
         }
     }
     while (!atomic_load_explicit(&b->stop_consuming, memory_order_relaxed)) {
-        if (c->partition_count == 0) {
+        if (c->partition_count == 0 && b->opt.groups == 0) {
             /* More consumers than partitions: this one idles (sl_consume
              * would return at once with nothing assigned). */
             struct timespec slice = {.tv_nsec = CONSUME_SLICE_MS * 1000000L};
@@ -281,20 +336,29 @@ static void *consumer_main(void *arg)
             consumer_record(c, r);
             sl_record_free(r);
         }
-        if (!atomic_load_explicit(&c->ready, memory_order_relaxed) && consumer_positions_known(c)) {
+        if (!atomic_load_explicit(&c->ready, memory_order_relaxed) && c->assigned &&
+            consumer_positions_known(c)) {
             atomic_store(&c->ready, true);
         }
     }
-    sl_close(c->client, 0);
+    /* A member leaves its group at once, so the next run's group starts clean. */
+    sl_close(c->client, b->opt.groups > 0 ? CONSUMER_CLOSE_MS : 0);
     c->client = NULL;
     return NULL;
+}
+
+/* Partitions assigned by hand (no group): known before the thread starts. */
+static bool b_is_manual(const struct bench_consumer *c)
+{
+    return c->bench->opt.groups == 0;
 }
 
 int bench_consumer_start(struct bench_consumer *c)
 {
     hist_init(&c->interval);
     hist_init(&c->e2e);
-    atomic_init(&c->ready, c->partition_count == 0);
+    atomic_init(&c->ready, c->partition_count == 0 && b_is_manual(c));
+    atomic_init(&c->done, c->partition_count == 0 && b_is_manual(c));
     atomic_init(&c->consumed, 0);
     atomic_init(&c->consumed_bytes, 0);
     atomic_init(&c->consumed_measured, 0);

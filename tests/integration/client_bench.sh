@@ -7,7 +7,9 @@
 # measured window's counts equal too), no failures, latency percentiles
 # ordered (p50 <= p90 <= ... <= max) and above 0, one timeline entry a second,
 # the config and machine recorded. Then a rate-limited run lands near its
-# rate, and bad options exit 2.
+# rate; two consumer groups each read every message of a topic created with
+# 3 partitions; --prefill and --consume-existing read exactly what is there;
+# and bad options exit 2.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib/broker.sh
@@ -63,8 +65,36 @@ check_json "$W/max.json" || fail "max.json"
     --json "$W/rate.json" >"$W/rate.out" 2>&1 || { cat "$W/rate.out"; fail "sluice-bench (rate) failed"; }
 check_json "$W/rate.json" 2000 || fail "rate.json"
 
-# ---- 3. usage errors exit 2 -------------------------------------------------------
-for bad in "--acks 1 --idempotence on" "--size 4" "--rate fast" "--compression lz4" "extra"; do
+# ---- 3. fan-out to consumer groups, a created topic, reading what is there ------
+"$BENCH" -b "$BROKER" --topic bench-groups --partitions 3 --quick --rate 3000 --groups 2 \
+    --consumers 3 --json "$W/groups.json" >"$W/groups.out" 2>&1 ||
+    { cat "$W/groups.out"; fail "sluice-bench --groups failed"; }
+"$BENCH" -b "$BROKER" --topic bench-fill --producers 0 --prefill 20000 --size 200 \
+    --json "$W/fill.json" >"$W/fill.out" 2>&1 || { cat "$W/fill.out"; fail "--prefill failed"; }
+"$BENCH" -b "$BROKER" --topic bench-fill --producers 0 --consume-existing --consumers 2 \
+    --json "$W/again.json" >"$W/again.out" 2>&1 || { cat "$W/again.out"; fail "--consume-existing"; }
+"$PY" - "$W" <<'PYEOF' || fail "groups, prefill, consume-existing"
+import json, sys
+w = sys.argv[1]
+g = json.load(open(w + "/groups.json"))
+need = lambda cond, what: cond or sys.exit("FAIL: %s" % what)
+need(g["config"]["partitions_used"] == 3 and g["config"]["groups"] == 2, "groups config")
+res = g["results"]
+need(res["drained"] and res["consume"]["consumed_total"] == 2 * res["produce"]["produced_total"],
+     "each of 2 groups read every message: %s" % res["consume"])
+curve = res["e2e_latency_curve_us"]
+need(curve[0][0] == 0 and curve[-1][0] == 100 and
+     all(a[1] <= b[1] for a, b in zip(curve, curve[1:])), "latency curve ordered")
+for name in ("fill", "again"):
+    r = json.load(open("%s/%s.json" % (w, name)))
+    c = r["results"]["consume"]
+    need(c["consumed_total"] == 20000 and c["messages"] == 20000 and c["msgs_per_s"] > 0,
+         "%s: read the 20000 records there: %s" % (name, c))
+print("ok: 2 groups each read everything; --prefill and --consume-existing read 20000 records")
+PYEOF
+# ---- 4. usage errors exit 2 -------------------------------------------------------
+for bad in "--acks 1 --idempotence on" "--size 4" "--rate fast" "--compression lz4" "extra" \
+    "--producers 0" "--prefill 10 --groups 1" "--groups 3 --consumers 2"; do
     rc=0
     # shellcheck disable=SC2086
     "$BENCH" -b "$BROKER" $bad >/dev/null 2>&1 || rc=$?
