@@ -46,7 +46,8 @@ struct bench_options {
     int32_t partitions; /* asked for; the topic may have another count */
     int producers;
     int consumers;
-    uint32_t size;           /* value bytes, BENCH_STAMP_BYTES..BENCH_SIZE_MAX */
+    uint32_t size;           /* value bytes, BENCH_STAMP_BYTES..BENCH_SIZE_MAX: the least */
+    uint32_t size_max;       /* the most: each value's size is uniform in size..size_max */
     double rate;             /* messages/s over all producers; 0: as fast as possible */
     const char *acks;        /* "1" or "all" */
     const char *compression; /* "none" or "zstd" */
@@ -79,11 +80,13 @@ struct bench_producer {
     int index;
     sl_client *client;
     pthread_t thread;
-    atomic_uint_least64_t delivered;          /* SL_OK reports, whole run */
-    atomic_uint_least64_t delivered_measured; /* ... of messages sent in the window */
-    atomic_uint_least64_t failed;             /* reports with an error */
-    atomic_int first_error;                   /* sl_err of the first failure */
-    int64_t last_delivery_ns;                 /* this thread's; read after the join */
+    atomic_uint_least64_t delivered;                /* SL_OK reports, whole run */
+    atomic_uint_least64_t delivered_measured;       /* ... of messages sent in the window */
+    atomic_uint_least64_t delivered_bytes;          /* their value bytes, whole run */
+    atomic_uint_least64_t delivered_bytes_measured; /* ... in the window */
+    atomic_uint_least64_t failed;                   /* reports with an error */
+    atomic_int first_error;                         /* sl_err of the first failure */
+    int64_t last_delivery_ns;                       /* this thread's; read after the join */
     uint8_t *pool; /* the values' bytes: BENCH_POOL_BYTES + size, filled before the clock */
     uint64_t errors_printed;
     struct hist ack_latency; /* send to delivery report, measured window; this thread's */
@@ -104,8 +107,9 @@ struct bench_consumer {
     atomic_bool ready;                    /* every partition's start (its end) is resolved */
     atomic_uint_least64_t consumed;       /* records, whole run */
     atomic_uint_least64_t consumed_bytes; /* their value bytes */
-    atomic_uint_least64_t consumed_measured; /* records sent in the window */
-    atomic_uint_least64_t failed;            /* error events */
+    atomic_uint_least64_t consumed_measured;       /* records sent in the window */
+    atomic_uint_least64_t consumed_bytes_measured; /* their value bytes */
+    atomic_uint_least64_t failed;                  /* error events */
     uint64_t errors_printed;
     pthread_mutex_t lock; /* guards interval */
     struct hist interval; /* e2e latency since the last per-second line */
@@ -117,6 +121,7 @@ struct bench_tick {
     int t_s; /* seconds since producers started */
     bool measuring;
     double produce_msgs_per_s;
+    double produce_mb_per_s;
     double consume_msgs_per_s;
     double consume_mb_per_s;
     uint64_t e2e_p50_us;

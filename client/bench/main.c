@@ -60,7 +60,8 @@ static void help(FILE *out)
         "      --groups G              consumers join G consumer groups (consumer i in\n"
         "                              group i %% G), each group reading every message\n"
         "                              (default 0: consumers share the partitions, assigned)\n"
-        "      --size BYTES            value size, 8..1000000 (default 1024)\n"
+        "      --size BYTES|MIN-MAX    value size, 8..1000000 (default 1024); MIN-MAX:\n"
+        "                              each value's size uniform in MIN..MAX\n"
         "      --rate MSGS_PER_S|max   total target rate (default max)\n"
         "      --count N               send N messages in all, then stop (no warm-up;\n"
         "                              --duration becomes the deadline)\n"
@@ -108,6 +109,28 @@ static int parse_choice(const char *name, const char *text, const char *a, const
     return -EINVAL;
 }
 
+/* --size BYTES, or MIN-MAX: each value's size uniform in MIN..MAX. */
+static int parse_size(const char *text, struct bench_options *o)
+{
+    char least[32];
+    const char *dash = strchr(text, '-');
+    size_t len = dash != NULL ? (size_t)(dash - text) : strlen(text);
+    if (len >= sizeof(least)) {
+        fprintf(stderr, "sluice-bench: --size: %s is not BYTES or MIN-MAX\n", text);
+        return -EINVAL;
+    }
+    memcpy(least, text, len);
+    least[len] = '\0';
+    long lo, hi;
+    if (parse_int("size", least, BENCH_STAMP_BYTES, BENCH_SIZE_MAX, &lo) != 0 ||
+        parse_int("size", dash != NULL ? dash + 1 : least, lo, BENCH_SIZE_MAX, &hi) != 0) {
+        return -EINVAL;
+    }
+    o->size = (uint32_t)lo;
+    o->size_max = (uint32_t)hi;
+    return 0;
+}
+
 static int parse_rate(const char *text, double *rate)
 {
     if (strcmp(text, "max") == 0) {
@@ -132,6 +155,7 @@ static void options_default(struct bench_options *o)
         .producers = 1,
         .consumers = 1,
         .size = 1024,
+        .size_max = 1024,
         .rate = 0,
         .acks = "all",
         .compression = "none",
@@ -248,8 +272,7 @@ static int parse_one(struct bench_options *o, int opt, const char *arg, bool *se
         o->consumers = (int)v;
         break;
     case OPT_SIZE:
-        rc = parse_int("size", arg, BENCH_STAMP_BYTES, BENCH_SIZE_MAX, &v);
-        o->size = (uint32_t)v;
+        rc = parse_size(arg, o);
         break;
     case OPT_RATE:
         rc = parse_rate(arg, &o->rate);
@@ -688,7 +711,7 @@ static void sleep_tick(struct bench *b, int64_t when_ns)
 static void run_ticks(struct bench *b)
 {
     struct hist *interval = malloc(sizeof(*interval));
-    uint64_t last_delivered = 0, last_consumed = 0, last_bytes = 0;
+    uint64_t last_delivered = 0, last_consumed = 0, last_bytes = 0, last_sent_bytes = 0;
     int total_s = b->opt.warmup_s + b->opt.duration_s;
     for (int t = 1; t <= total_s && !atomic_load(&b->stop_producing); t++) {
         sleep_tick(b, b->clock.start_ns + (int64_t)t * 1000000000);
@@ -705,16 +728,21 @@ static void run_ticks(struct bench *b)
                 pthread_mutex_unlock(&c->lock);
             }
         }
-        uint64_t delivered = delivered_total(b), consumed, bytes;
+        uint64_t delivered = delivered_total(b), consumed, bytes, sent_bytes = 0;
+        for (int i = 0; i < b->opt.producers; i++) {
+            sent_bytes += atomic_load(&b->producers[i].delivered_bytes);
+        }
         consumed_totals(b, &consumed, &bytes);
         struct bench_tick tick = {
             .t_s = t,
             .measuring = t > b->opt.warmup_s,
             .produce_msgs_per_s = (double)(delivered - last_delivered),
+            .produce_mb_per_s = (double)(sent_bytes - last_sent_bytes) / 1e6,
             .consume_msgs_per_s = (double)(consumed - last_consumed),
             .consume_mb_per_s = (double)(bytes - last_bytes) / 1e6,
         };
         last_delivered = delivered;
+        last_sent_bytes = sent_bytes;
         last_consumed = consumed;
         last_bytes = bytes;
         bench_tick_print(b, &tick, interval);

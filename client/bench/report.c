@@ -9,7 +9,8 @@
  *   config {brokers, topic, partitions, partitions_used, producers,
  *           consumers, message_bytes, rate (null: max), count (null: by
  *           duration), acks, compression, idempotence, warmup_s, duration_s,
- *           quick, groups, prefill, consume_existing},
+ *           quick, groups, prefill, consume_existing, message_bytes_max,
+ *           size_distribution ("fixed", or "uniform" in message_bytes..max)},
  *   results {measured_s (with count: first send to last delivery report),
  *            produce {messages, msgs_per_s, mb_per_s, produced_total,
  *                     failed, ack_latency_us {percentiles}},
@@ -52,9 +53,8 @@ void bench_tick_print(struct bench *b, struct bench_tick *tick, const struct his
     printf("%4ds %-7s produce %9.0f msgs/s %8.2f MB/s   consume %9.0f msgs/s %8.2f MB/s   "
            "e2e p50 %6llu us p99 %7llu us\n",
            tick->t_s, tick->measuring ? "measure" : "warm-up", tick->produce_msgs_per_s,
-           tick->produce_msgs_per_s * b->opt.size / 1e6, tick->consume_msgs_per_s,
-           tick->consume_mb_per_s, (unsigned long long)tick->e2e_p50_us,
-           (unsigned long long)tick->e2e_p99_us);
+           tick->produce_mb_per_s, tick->consume_msgs_per_s, tick->consume_mb_per_s,
+           (unsigned long long)tick->e2e_p50_us, (unsigned long long)tick->e2e_p99_us);
     fflush(stdout);
     if (b->tick_count < b->tick_capacity) {
         b->ticks[b->tick_count++] = *tick;
@@ -62,8 +62,8 @@ void bench_tick_print(struct bench *b, struct bench_tick *tick, const struct his
 }
 
 struct totals {
-    uint64_t delivered_measured, delivered, produce_failed;
-    uint64_t consumed_measured, consumed, consume_failed;
+    uint64_t delivered_measured, delivered, produce_failed, delivered_bytes_measured;
+    uint64_t consumed_measured, consumed, consume_failed, consumed_bytes_measured;
     sl_err first_error; /* of the first producer with a failure */
 };
 
@@ -72,6 +72,7 @@ static struct totals totals_of(const struct bench *b)
     struct totals t = {0};
     for (int i = 0; i < b->opt.producers; i++) {
         t.delivered_measured += atomic_load(&b->producers[i].delivered_measured);
+        t.delivered_bytes_measured += atomic_load(&b->producers[i].delivered_bytes_measured);
         t.delivered += atomic_load(&b->producers[i].delivered);
         if (t.produce_failed == 0 && atomic_load(&b->producers[i].failed) > 0) {
             t.first_error = (sl_err)atomic_load(&b->producers[i].first_error);
@@ -80,6 +81,7 @@ static struct totals totals_of(const struct bench *b)
     }
     for (int i = 0; i < b->opt.consumers; i++) {
         t.consumed_measured += atomic_load(&b->consumers[i].consumed_measured);
+        t.consumed_bytes_measured += atomic_load(&b->consumers[i].consumed_bytes_measured);
         t.consumed += atomic_load(&b->consumers[i].consumed);
         t.consume_failed += atomic_load(&b->consumers[i].failed);
     }
@@ -109,13 +111,12 @@ void bench_summary_print(const struct bench *b, const struct hist *e2e, const st
     }
     printf("produce: %llu msgs, %.0f msgs/s, %.2f MB/s; %llu failed%s%s\n",
            (unsigned long long)t.delivered_measured, t.delivered_measured / seconds,
-           t.delivered_measured * (double)b->opt.size / 1e6 / seconds,
-           (unsigned long long)t.produce_failed, t.produce_failed > 0 ? ", first: " : "",
+           t.delivered_bytes_measured / 1e6 / seconds, (unsigned long long)t.produce_failed,
+           t.produce_failed > 0 ? ", first: " : "",
            t.produce_failed > 0 ? sl_err_name(t.first_error) : "");
     printf("consume: %llu msgs, %.0f msgs/s, %.2f MB/s; %llu errors\n",
            (unsigned long long)t.consumed_measured, t.consumed_measured / seconds,
-           t.consumed_measured * (double)b->opt.size / 1e6 / seconds,
-           (unsigned long long)t.consume_failed);
+           t.consumed_bytes_measured / 1e6 / seconds, (unsigned long long)t.consume_failed);
     percentiles_print("end-to-end latency", e2e);
     percentiles_print("ack latency", ack);
     printf("whole run: %llu delivered, %llu consumed; %s after %.2f s of drain\n",
@@ -213,8 +214,10 @@ static void json_head(FILE *f, const struct bench *b)
     fprintf(f, ", \"idempotence\": %s, \"warmup_s\": %d, \"duration_s\": %d, \"quick\": %s",
             b->opt.idempotence ? "true" : "false", b->opt.warmup_s, b->opt.duration_s,
             b->opt.quick ? "true" : "false");
-    fprintf(f, ", \"groups\": %d, \"prefill\": %llu, \"consume_existing\": %s},\n", b->opt.groups,
+    fprintf(f, ", \"groups\": %d, \"prefill\": %llu, \"consume_existing\": %s", b->opt.groups,
             (unsigned long long)b->opt.prefill, b->opt.consume_existing ? "true" : "false");
+    fprintf(f, ", \"message_bytes_max\": %u, \"size_distribution\": \"%s\"},\n", b->opt.size_max,
+            b->opt.size_max > b->opt.size ? "uniform" : "fixed");
 }
 
 /* The latency at each of these percentiles: the distribution chart's points,
@@ -245,15 +248,15 @@ static void json_results(FILE *f, const struct bench *b, const struct hist *e2e,
             "    \"produce\": {\"messages\": %llu, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, "
             "\"produced_total\": %llu, \"failed\": %llu, \"ack_latency_us\": ",
             (unsigned long long)t.delivered_measured, t.delivered_measured / seconds,
-            t.delivered_measured * (double)b->opt.size / 1e6 / seconds,
-            (unsigned long long)t.delivered, (unsigned long long)t.produce_failed);
+            t.delivered_bytes_measured / 1e6 / seconds, (unsigned long long)t.delivered,
+            (unsigned long long)t.produce_failed);
     json_percentiles(f, ack);
     fprintf(f,
             "},\n    \"consume\": {\"messages\": %llu, \"msgs_per_s\": %.1f, \"mb_per_s\": %.3f, "
             "\"consumed_total\": %llu, \"failed\": %llu},\n    \"e2e_latency_us\": ",
             (unsigned long long)t.consumed_measured, t.consumed_measured / seconds,
-            t.consumed_measured * (double)b->opt.size / 1e6 / seconds,
-            (unsigned long long)t.consumed, (unsigned long long)t.consume_failed);
+            t.consumed_bytes_measured / 1e6 / seconds, (unsigned long long)t.consumed,
+            (unsigned long long)t.consume_failed);
     json_percentiles(f, e2e);
     fprintf(f, ",\n    \"e2e_latency_curve_us\": ");
     json_curve(f, e2e);

@@ -37,6 +37,27 @@
 
 _Static_assert(sizeof(void *) >= sizeof(int64_t), "the send time travels in msg_opaque");
 
+/* msg_opaque of a message: its send time (us since the run's start) above
+ * OPAQUE_SIZE_BITS, its value size below; a day of run fits 2^37 us. */
+#define OPAQUE_SIZE_BITS 20
+_Static_assert(BENCH_SIZE_MAX < (1 << OPAQUE_SIZE_BITS), "a size fits its bits");
+
+static void *opaque_of(const struct bench *b, int64_t sent_ns, uint32_t size)
+{
+    uint64_t us = (uint64_t)(sent_ns - b->clock.start_ns) / 1000;
+    return (void *)(uintptr_t)((us << OPAQUE_SIZE_BITS) | size);
+}
+
+static int64_t opaque_sent_ns(const struct bench *b, const void *opaque)
+{
+    return b->clock.start_ns + (int64_t)((uintptr_t)opaque >> OPAQUE_SIZE_BITS) * 1000;
+}
+
+static uint32_t opaque_size(const void *opaque)
+{
+    return (uint32_t)((uintptr_t)opaque & ((1u << OPAQUE_SIZE_BITS) - 1));
+}
+
 int64_t bench_now_ns(void)
 {
     struct timespec ts;
@@ -72,7 +93,8 @@ static bool in_window(const struct bench *b, int64_t sent_ns)
 static void on_delivery(void *opaque, const sl_delivery *d)
 {
     struct bench_producer *p = opaque;
-    int64_t sent_ns = (int64_t)(intptr_t)d->msg_opaque;
+    int64_t sent_ns = opaque_sent_ns(p->bench, d->msg_opaque);
+    uint32_t size = opaque_size(d->msg_opaque);
     int64_t now_ns = bench_now_ns();
     p->last_delivery_ns = now_ns;
     if (d->err != SL_OK) {
@@ -82,8 +104,10 @@ static void on_delivery(void *opaque, const sl_delivery *d)
         return;
     }
     atomic_fetch_add_explicit(&p->delivered, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->delivered_bytes, size, memory_order_relaxed);
     if (in_window(p->bench, sent_ns)) {
         atomic_fetch_add_explicit(&p->delivered_measured, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->delivered_bytes_measured, size, memory_order_relaxed);
         int64_t latency_ns = now_ns - sent_ns;
         hist_record(&p->ack_latency, latency_ns > 0 ? (uint64_t)latency_ns / 1000 : 0);
     }
@@ -132,7 +156,9 @@ static void *producer_main(void *arg)
     /* Each value is the next size bytes of the pool, which wraps: no two
      * values of a batch are alike, as with independent random values. */
     size_t offset = 0;
-    sl_msg msg = {.topic = b->opt.topic, .partition = SL_PARTITION_ANY, .value_len = b->opt.size};
+    sl_msg msg = {.topic = b->opt.topic, .partition = SL_PARTITION_ANY};
+    uint32_t span = b->opt.size_max - b->opt.size + 1; /* sizes to choose from */
+    uint64_t rng = 0x2545f4914f6cdd1dull * (uint64_t)(p->index + 1);
     uint64_t sent = 0;
     uint64_t quota = b->opt.count > 0 ? producer_quota(p) : UINT64_MAX;
     while (sent < quota && !atomic_load_explicit(&b->stop_producing, memory_order_relaxed)) {
@@ -140,13 +166,19 @@ static void *producer_main(void *arg)
         bool full = false;
         for (uint64_t i = 0; i < due; i++) {
             int64_t now_ns = bench_now_ns();
+            uint32_t size = b->opt.size;
+            if (span > 1) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                size += (uint32_t)(rng % span);
+            }
             uint8_t *value = pool + offset;
-            offset = (offset + b->opt.size) % BENCH_POOL_BYTES;
+            offset = (offset + size) % BENCH_POOL_BYTES;
             if (b->opt.consumers > 0) {
                 stamp_put(value, now_ns);
             }
             msg.value = value;
-            msg.opaque = (void *)(intptr_t)now_ns;
+            msg.value_len = size;
+            msg.opaque = opaque_of(b, now_ns, size);
             sl_err err = sl_produce(p->client, &msg);
             if (err == SL_ERR_QUEUE_FULL) {
                 full = true;
@@ -173,7 +205,7 @@ static void *producer_main(void *arg)
 
 int bench_producer_pool(struct bench_producer *p)
 {
-    size_t bytes = BENCH_POOL_BYTES + p->bench->opt.size;
+    size_t bytes = BENCH_POOL_BYTES + p->bench->opt.size_max;
     p->pool = malloc(bytes);
     if (p->pool == NULL) {
         return -ENOMEM;
@@ -194,6 +226,8 @@ int bench_producer_start(struct bench_producer *p)
     hist_init(&p->ack_latency);
     atomic_init(&p->delivered, 0);
     atomic_init(&p->delivered_measured, 0);
+    atomic_init(&p->delivered_bytes, 0);
+    atomic_init(&p->delivered_bytes_measured, 0);
     atomic_init(&p->failed, 0);
     atomic_init(&p->first_error, SL_OK);
     p->last_delivery_ns = 0;
@@ -286,6 +320,7 @@ static void consumer_record(struct bench_consumer *c, const sl_record *r)
         /* Old records: their stamps say when they were written, not sent
          * now. Every one counts; none is timed. */
         atomic_fetch_add_explicit(&c->consumed_measured, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->consumed_bytes_measured, r->value_len, memory_order_relaxed);
         return;
     }
     if (r->value == NULL || r->value_len < BENCH_STAMP_BYTES) {
@@ -299,6 +334,7 @@ static void consumer_record(struct bench_consumer *c, const sl_record *r)
     pthread_mutex_unlock(&c->lock);
     if (in_window(c->bench, sent_ns)) {
         atomic_fetch_add_explicit(&c->consumed_measured, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->consumed_bytes_measured, r->value_len, memory_order_relaxed);
         hist_record(&c->e2e, latency_us);
     }
 }
@@ -362,6 +398,7 @@ int bench_consumer_start(struct bench_consumer *c)
     atomic_init(&c->consumed, 0);
     atomic_init(&c->consumed_bytes, 0);
     atomic_init(&c->consumed_measured, 0);
+    atomic_init(&c->consumed_bytes_measured, 0);
     atomic_init(&c->failed, 0);
     int err = pthread_mutex_init(&c->lock, NULL);
     if (err != 0) {

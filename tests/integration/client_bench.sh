@@ -8,7 +8,7 @@
 # ordered (p50 <= p90 <= ... <= max) and above 0, one timeline entry a second,
 # the config and machine recorded. Then a rate-limited run lands near its
 # rate; two consumer groups each read every message of a topic created with
-# 3 partitions; --prefill and --consume-existing read exactly what is there;
+# 3 partitions (values of 50..400 bytes, uniform); --prefill and --consume-existing read exactly what is there;
 # and bad options exit 2.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,7 +67,7 @@ check_json "$W/rate.json" 2000 || fail "rate.json"
 
 # ---- 3. fan-out to consumer groups, a created topic, reading what is there ------
 "$BENCH" -b "$BROKER" --topic bench-groups --partitions 3 --quick --rate 3000 --groups 2 \
-    --consumers 3 --json "$W/groups.json" >"$W/groups.out" 2>&1 ||
+    --consumers 3 --size 50-400 --json "$W/groups.json" >"$W/groups.out" 2>&1 ||
     { cat "$W/groups.out"; fail "sluice-bench --groups failed"; }
 "$BENCH" -b "$BROKER" --topic bench-fill --producers 0 --prefill 20000 --size 200 \
     --json "$W/fill.json" >"$W/fill.out" 2>&1 || { cat "$W/fill.out"; fail "--prefill failed"; }
@@ -79,7 +79,11 @@ w = sys.argv[1]
 g = json.load(open(w + "/groups.json"))
 need = lambda cond, what: cond or sys.exit("FAIL: %s" % what)
 need(g["config"]["partitions_used"] == 3 and g["config"]["groups"] == 2, "groups config")
+need(g["config"]["size_distribution"] == "uniform" and g["config"]["message_bytes_max"] == 400,
+     "size distribution recorded")
 res = g["results"]
+mean = res["produce"]["mb_per_s"] * 1e6 / res["produce"]["msgs_per_s"]
+need(150 < mean < 300, "values of 50..400 bytes average %.0f" % mean)
 need(res["drained"] and res["consume"]["consumed_total"] == 2 * res["produce"]["produced_total"],
      "each of 2 groups read every message: %s" % res["consume"])
 curve = res["e2e_latency_curve_us"]
