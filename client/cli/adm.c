@@ -151,3 +151,25 @@ int cli_admin_fail(const struct cli_admin *a, sl_err err, const char *what)
     }
     return cli_admin_exit_code(err);
 }
+
+int cli_admin_simple(int argc, char **argv, const char *cmd, void (*help)(FILE *out), size_t names,
+                     cli_admin_fn *fn)
+{
+    static const struct option longopts[] = {
+        CLI_COMMON_LONGOPTS,
+        {"json", no_argument, NULL, 'J'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli_admin a = {.cmd = cmd};
+    char *pos[1] = {NULL};
+    size_t n = 0;
+    int rc = cli_admin_parse(&a, argc, argv, CLI_COMMON_SHORTOPTS "Jh", longopts, NULL, NULL, help,
+                             names, names, pos, &n);
+    if (rc >= 0 || (rc = cli_admin_open(&a)) >= 0) {
+        return rc;
+    }
+    rc = fn(&a, pos[0]);
+    cli_admin_close(&a);
+    return rc;
+}

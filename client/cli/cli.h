@@ -121,6 +121,14 @@ void cli_admin_close(struct cli_admin *a);
 int cli_admin_fail(const struct cli_admin *a, sl_err err, const char *what);
 /* The exit code of err alone (as cli_admin_fail, without a message). */
 int cli_admin_exit_code(sl_err err);
+/* What a plain admin subcommand does once its client is open: name is its
+ * one positional argument (NULL for those that take none). The exit code. */
+typedef int cli_admin_fn(struct cli_admin *a, const char *name);
+/* A subcommand with only the common options and --json, and `names` (0 or
+ * 1) positional names, required: parses, opens the client, runs fn,
+ * closes. The exit code. */
+int cli_admin_simple(int argc, char **argv, const char *cmd, void (*help)(FILE *out), size_t names,
+                     cli_admin_fn *fn);
 
 /* ---- output (output.c): aligned tables and JSON ---- */
 

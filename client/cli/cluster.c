@@ -57,33 +57,25 @@ static void info_print(const struct cli_admin *a, const sl_metadata *md)
     cli_table_print(&t, stdout);
 }
 
-static int cluster_info(int argc, char **argv)
+static int info_run(struct cli_admin *a, const char *name)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct cli_admin a = {.cmd = "cluster info"};
-    size_t n = 0;
-    int rc = cli_admin_parse(&a, argc, argv, CLI_COMMON_SHORTOPTS "Jh", longopts, NULL, NULL,
-                             info_help, 0, 0, NULL, &n);
-    if (rc >= 0 || (rc = cli_admin_open(&a)) >= 0) {
-        return rc;
-    }
+    (void)name;
     sl_metadata *md = NULL;
     const char *none[1] = {NULL}; /* non-NULL, count 0: brokers only, no topics */
-    sl_err err = sl_fetch_metadata(a.client, none, 0, CLI_ADMIN_TIMEOUT_MS, &md);
+    sl_err err = sl_fetch_metadata(a->client, none, 0, CLI_ADMIN_TIMEOUT_MS, &md);
+    int rc = CLI_EXIT_OK;
     if (err == SL_OK) {
-        info_print(&a, md);
-        rc = CLI_EXIT_OK;
+        info_print(a, md);
     } else {
-        rc = cli_admin_fail(&a, err, "metadata");
+        rc = cli_admin_fail(a, err, "metadata");
     }
     sl_metadata_free(md);
-    cli_admin_close(&a);
     return rc;
+}
+
+static int cluster_info(int argc, char **argv)
+{
+    return cli_admin_simple(argc, argv, "cluster info", info_help, 0, info_run);
 }
 
 int cli_cluster(int argc, char **argv)

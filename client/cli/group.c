@@ -56,27 +56,15 @@ static void list_help(FILE *out)
                  "  -b, --brokers HOST:PORT[,...]  -X, --set KEY=VALUE  (as every command)\n");
 }
 
-static int group_list(int argc, char **argv)
+static int list_run(struct cli_admin *a, const char *name)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct cli_admin a = {.cmd = "group list"};
-    size_t n = 0;
-    int rc = cli_admin_parse(&a, argc, argv, CLI_COMMON_SHORTOPTS "Jh", longopts, NULL, NULL,
-                             list_help, 0, 0, NULL, &n);
-    if (rc >= 0 || (rc = cli_admin_open(&a)) >= 0) {
-        return rc;
-    }
+    (void)name;
     sl_group_list *list = NULL;
-    sl_err err = sl_list_groups(a.client, CLI_ADMIN_TIMEOUT_MS, &list);
-    rc = CLI_EXIT_OK;
+    sl_err err = sl_list_groups(a->client, CLI_ADMIN_TIMEOUT_MS, &list);
+    int rc = CLI_EXIT_OK;
     if (err != SL_OK) {
-        rc = cli_admin_fail(&a, err, "list groups");
-    } else if (a.json) {
+        rc = cli_admin_fail(a, err, "list groups");
+    } else if (a->json) {
         fputc('[', stdout);
         for (size_t i = 0; i < list->count; i++) {
             fputs(i > 0 ? ",{\"group\":" : "{\"group\":", stdout);
@@ -103,8 +91,12 @@ static int group_list(int argc, char **argv)
         cli_table_print(&t, stdout);
     }
     sl_group_list_free(list);
-    cli_admin_close(&a);
     return rc;
+}
+
+static int group_list(int argc, char **argv)
+{
+    return cli_admin_simple(argc, argv, "group list", list_help, 0, list_run);
 }
 
 /* ================================================================ describe */
@@ -339,23 +331,7 @@ static int describe_group(struct cli_admin *a, const char *group)
 
 static int group_describe(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct cli_admin a = {.cmd = "group describe"};
-    char *names[1];
-    size_t n = 0;
-    int rc = cli_admin_parse(&a, argc, argv, CLI_COMMON_SHORTOPTS "Jh", longopts, NULL, NULL,
-                             describe_help, 1, 1, names, &n);
-    if (rc >= 0 || (rc = cli_admin_open(&a)) >= 0) {
-        return rc;
-    }
-    rc = describe_group(&a, names[0]);
-    cli_admin_close(&a);
-    return rc;
+    return cli_admin_simple(argc, argv, "group describe", describe_help, 1, describe_group);
 }
 
 /* ================================================================ seek */

@@ -528,23 +528,7 @@ static int describe_topic(struct cli_admin *a, const char *name)
 
 static int topic_describe(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        CLI_COMMON_LONGOPTS,
-        {"json", no_argument, NULL, 'J'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    struct cli_admin a = {.cmd = "topic describe"};
-    char *names[1];
-    size_t n = 0;
-    int rc = cli_admin_parse(&a, argc, argv, CLI_COMMON_SHORTOPTS "Jh", longopts, NULL, NULL,
-                             describe_help, 1, 1, names, &n);
-    if (rc >= 0 || (rc = cli_admin_open(&a)) >= 0) {
-        return rc;
-    }
-    rc = describe_topic(&a, names[0]);
-    cli_admin_close(&a);
-    return rc;
+    return cli_admin_simple(argc, argv, "topic describe", describe_help, 1, describe_topic);
 }
 
 int cli_topic(int argc, char **argv)
