@@ -155,6 +155,21 @@ static void pool_free_root(void *root)
     pool_discard(&p);
 }
 
+/* The end of a call whose result lives in a pool: the result when err is
+ * SL_OK and every allocation succeeded, else NULL with the pool discarded and
+ * *err saying why. */
+static void *pool_finish(sl_err *err, struct pool *p, void *res)
+{
+    if (*err == SL_OK && (res == NULL || p->failed)) {
+        *err = SL_ERR_NOMEM;
+    }
+    if (*err != SL_OK) {
+        pool_discard(p);
+        return NULL;
+    }
+    return res;
+}
+
 /* ================================================================ requests */
 
 /* Called with an answer inside the poll; resp is valid during the call. */
@@ -515,15 +530,8 @@ static sl_err fetch_metadata(sl_client *c, const char *const *names, size_t coun
     sl_err err = adm_request(c, ADM_ANY_BROKER, KMSG_API_METADATA, 1, INT16_MAX, &rq, md_answer, &x,
                              deadline_ms);
     free(items);
-    if (err == SL_OK && (x.md == NULL || x.pool.failed)) {
-        err = SL_ERR_NOMEM;
-    }
-    if (err != SL_OK) {
-        pool_discard(&x.pool);
-        return err;
-    }
-    *out = x.md;
-    return SL_OK;
+    *out = pool_finish(&err, &x.pool, x.md);
+    return err;
 }
 
 sl_err sl_fetch_metadata(sl_client *c, const char *const *topics, size_t count, int timeout_ms,
@@ -626,14 +634,10 @@ static void delete_answer(void *ctx, size_t slot, const void *resp_, int16_t ver
 /* The outcome of a create or delete: its results, or the first topic's error. */
 static sl_err topics_finish(struct topics_ctx *x, sl_err err, sl_topic_results **out)
 {
-    if (err == SL_OK && (x->res == NULL || x->pool.failed)) {
-        err = SL_ERR_NOMEM;
-    }
+    *out = pool_finish(&err, &x->pool, x->res);
     if (err != SL_OK) {
-        pool_discard(&x->pool);
         return err;
     }
-    *out = x->res;
     for (size_t i = 0; i < x->res->count; i++) {
         if (x->res->results[i].err != SL_OK) {
             return x->res->results[i].err;
@@ -833,15 +837,8 @@ sl_err sl_describe_topic_configs(sl_client *c, const char *topic, int timeout_ms
     err = adm_request(c, ADM_ANY_BROKER, KMSG_API_DESCRIBE_CONFIGS, 0, INT16_MAX, &rq,
                       configs_answer, &x, deadline_ms);
     err = err != SL_OK ? err : x.err;
-    if (err == SL_OK && (x.res == NULL || x.pool.failed)) {
-        err = SL_ERR_NOMEM;
-    }
-    if (err != SL_OK) {
-        pool_discard(&x.pool);
-        return err;
-    }
-    *out = x.res;
-    return SL_OK;
+    *out = pool_finish(&err, &x.pool, x.res);
+    return err;
 }
 
 void sl_configs_free(sl_configs *configs)
@@ -1440,15 +1437,8 @@ sl_err sl_describe_group(sl_client *c, const char *group, int timeout_ms,
     *out = NULL;
     struct describe_ctx x = {.group = group};
     err = with_coordinator(c, group, describe_step, &x, deadline_ms);
-    if (err == SL_OK && (x.res == NULL || x.pool.failed)) {
-        err = SL_ERR_NOMEM;
-    }
-    if (err != SL_OK) {
-        pool_discard(&x.pool);
-        return err;
-    }
-    *out = x.res;
-    return SL_OK;
+    *out = pool_finish(&err, &x.pool, x.res);
+    return err;
 }
 
 void sl_group_description_free(sl_group_description *description)
@@ -1647,15 +1637,8 @@ sl_err sl_committed_offsets(sl_client *c, const char *group, const sl_topic_part
     *out = NULL;
     struct fetch_ctx x = {.group = group, .parts = parts, .count = count};
     err = with_coordinator(c, group, fetch_step, &x, deadline_ms);
-    if (err == SL_OK && (x.res == NULL || x.pool.failed)) {
-        err = SL_ERR_NOMEM;
-    }
-    if (err != SL_OK) {
-        pool_discard(&x.pool);
-        return err;
-    }
-    *out = x.res;
-    return SL_OK;
+    *out = pool_finish(&err, &x.pool, x.res);
+    return err;
 }
 
 void sl_group_offsets_free(sl_group_offsets *offsets)
