@@ -39,11 +39,16 @@
 #define BENCH_POOL_BYTES (8u << 20)
 /* --count at most: it is parsed as a long, 32 bits on some platforms. */
 #define BENCH_COUNT_MAX 2000000000L
+/* --topics at most: each is a CreateTopics and a metadata entry per client. */
+#define BENCH_TOPICS_MAX 256
+/* Bytes of a topic name: --topic plus "-NNN". */
+#define BENCH_TOPIC_NAME_BYTES 256
 
 struct bench_options {
     const char *brokers;
-    const char *topic;
-    int32_t partitions; /* asked for; the topic may have another count */
+    const char *topic;  /* the topic, or with --topics N the names' stem: T-0..T-(N-1) */
+    int topics;         /* topics written and read, in turn message by message */
+    int32_t partitions; /* of each topic, when created; an existing one keeps its own */
     int producers;
     int consumers;
     uint32_t size;           /* value bytes, BENCH_STAMP_BYTES..BENCH_SIZE_MAX: the least */
@@ -97,10 +102,12 @@ struct bench_consumer {
     int index;
     sl_client *client;
     pthread_t thread;
-    int32_t *partitions; /* assigned, partition_count of them (a group's: as it says) */
+    /* Slots assigned: topic t's partition p is slot t * partitions_used + p
+     * (bench_slot); partition_count of them (a group's: as it says). */
+    int32_t *partitions;
     int32_t partition_count;
     bool assigned;                        /* by hand, or the group's first assignment came */
-    bool *at_end;                         /* --consume-existing: per partition of the topic */
+    bool *at_end;                         /* --consume-existing: per slot */
     int32_t ends_due;                     /* partitions not at their end yet */
     atomic_bool done;                     /* --consume-existing: every partition read to its end */
     int64_t done_ns;                      /* when; read after the join */
@@ -130,7 +137,9 @@ struct bench_tick {
 
 struct bench {
     struct bench_options opt;
-    int32_t partitions_used; /* the topic's count */
+    int32_t partitions_used;                     /* of each topic (the least, when they differ) */
+    char (*topic_names)[BENCH_TOPIC_NAME_BYTES]; /* opt.topics of them */
+    const char **topic_list;                     /* the same, as a list */
     struct bench_clock clock;
     atomic_bool stop_producing;
     atomic_bool stop_consuming;
@@ -150,6 +159,8 @@ struct bench {
 
 /* Nanoseconds of CLOCK_REALTIME. */
 int64_t bench_now_ns(void);
+/* The slot of (topic, partition), -1 when not one of the run's. */
+int32_t bench_slot(const struct bench *b, const char *topic, int32_t partition);
 
 /* workers.c: the client threads. A start returns 0 or -errno (pthread_create). */
 /* Sets the callbacks (and their opaque) a client's conf needs, before sl_*_new. */

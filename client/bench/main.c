@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,8 @@ static void help(FILE *out)
         "  -b, --brokers HOST:PORT[,...]  brokers (default $SLUICE_BROKERS, else " DEFAULT_BROKERS
         ")\n"
         "      --topic T               topic (default sluice-bench)\n"
+        "      --topics N              N topics, T-0 .. T-(N-1), written in turn message by\n"
+        "                              message and all read (default 1: T itself)\n"
         "      --partitions P          partitions of the topic when it is created (default 1)\n"
         "      --producers N           producer threads (default 1, at most 64)\n"
         "      --consumers M           consumer threads (default 1, at most 64)\n"
@@ -151,6 +154,7 @@ static void options_default(struct bench_options *o)
     *o = (struct bench_options){
         .brokers = env != NULL && *env != '\0' ? env : DEFAULT_BROKERS,
         .topic = "sluice-bench",
+        .topics = 1,
         .partitions = 1,
         .producers = 1,
         .consumers = 1,
@@ -210,6 +214,7 @@ enum {
     OPT_GROUPS,
     OPT_PREFILL,
     OPT_CONSUME_EXISTING,
+    OPT_TOPICS,
     OPT_COUNT
 };
 
@@ -235,6 +240,7 @@ static const struct option longopts[] = {
     {"groups", required_argument, NULL, OPT_GROUPS},
     {"prefill", required_argument, NULL, OPT_PREFILL},
     {"consume-existing", no_argument, NULL, OPT_CONSUME_EXISTING},
+    {"topics", required_argument, NULL, OPT_TOPICS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -325,6 +331,10 @@ static int parse_one(struct bench_options *o, int opt, const char *arg, bool *se
     case OPT_CONSUME_EXISTING:
         o->consume_existing = true;
         break;
+    case OPT_TOPICS:
+        rc = parse_int("topics", arg, 1, BENCH_TOPICS_MAX, &v);
+        o->topics = (int)v;
+        break;
     default:
         return -EINVAL;
     }
@@ -412,8 +422,32 @@ static void on_setup_error(void *opaque, sl_err err, const char *reason)
     fprintf(stderr, "sluice-bench: %s (%s)\n", reason, sl_err_name(err));
 }
 
-/* Creates the topic with --partitions unless it exists. 0 or EXIT_SETUP. */
-static int topic_create(struct bench *b)
+/* The names of the run's topics: --topic, or with --topics N, --topic-0 ..
+ * --topic-(N-1). 0 or EXIT_USAGE (a name too long). */
+static int topic_names(struct bench *b)
+{
+    int n = b->opt.topics;
+    b->topic_names = calloc((size_t)n, sizeof(*b->topic_names));
+    b->topic_list = calloc((size_t)n, sizeof(*b->topic_list));
+    if (b->topic_names == NULL || b->topic_list == NULL) {
+        fprintf(stderr, "sluice-bench: out of memory\n");
+        return EXIT_SETUP;
+    }
+    for (int t = 0; t < n; t++) {
+        int len =
+            n == 1 ? snprintf(b->topic_names[t], BENCH_TOPIC_NAME_BYTES, "%s", b->opt.topic)
+                   : snprintf(b->topic_names[t], BENCH_TOPIC_NAME_BYTES, "%s-%d", b->opt.topic, t);
+        if (len < 0 || len >= BENCH_TOPIC_NAME_BYTES) {
+            fprintf(stderr, "sluice-bench: --topic %s: too long\n", b->opt.topic);
+            return EXIT_USAGE;
+        }
+        b->topic_list[t] = b->topic_names[t];
+    }
+    return 0;
+}
+
+/* Creates the topics with --partitions unless they exist. 0 or EXIT_SETUP. */
+static int topics_create(struct bench *b)
 {
     char errstr[512];
     sl_conf *conf = conf_make(&b->opt, false);
@@ -427,26 +461,33 @@ static int topic_create(struct bench *b)
         sl_conf_free(conf);
         return EXIT_USAGE;
     }
-    sl_new_topic topic = {
-        .name = b->opt.topic, .partitions = b->opt.partitions, .replication_factor = -1};
-    sl_topic_results *results = NULL;
-    sl_err err = sl_create_topics(admin, &topic, 1, 0, METADATA_WAIT_MS, &results);
-    if (err != SL_OK && err != SL_ERR_TOPIC_ALREADY_EXISTS) {
-        const char *why =
-            results != NULL && results->count > 0 ? results->results[0].message : NULL;
-        fprintf(stderr, "sluice-bench: create topic %s at %s: %s%s%s\n", b->opt.topic,
-                b->opt.brokers, sl_err_str(err), why != NULL ? ": " : "", why != NULL ? why : "");
+    int rc = 0;
+    for (int t = 0; t < b->opt.topics && rc == 0; t++) {
+        sl_new_topic topic = {
+            .name = b->topic_names[t], .partitions = b->opt.partitions, .replication_factor = -1};
+        sl_topic_results *results = NULL;
+        sl_err err = sl_create_topics(admin, &topic, 1, 0, METADATA_WAIT_MS, &results);
+        if (err != SL_OK && err != SL_ERR_TOPIC_ALREADY_EXISTS) {
+            const char *why =
+                results != NULL && results->count > 0 ? results->results[0].message : NULL;
+            fprintf(stderr, "sluice-bench: create topic %s at %s: %s%s%s\n", topic.name,
+                    b->opt.brokers, sl_err_str(err), why != NULL ? ": " : "",
+                    why != NULL ? why : "");
+            rc = EXIT_SETUP;
+        }
+        sl_topic_results_free(results);
     }
-    sl_topic_results_free(results);
     sl_close(admin, 0);
-    return err == SL_OK || err == SL_ERR_TOPIC_ALREADY_EXISTS ? 0 : EXIT_SETUP;
+    return rc;
 }
 
-/* The topic's partition count into b->partitions_used; 0 or EXIT_SETUP. */
+/* The topics' partition count (the least of them) into b->partitions_used;
+ * 0 or EXIT_SETUP. */
 static int topic_setup(struct bench *b)
 {
     char errstr[512];
-    int rc = topic_create(b);
+    int rc = topic_names(b);
+    rc = rc != 0 ? rc : topics_create(b);
     if (rc != 0) {
         return rc;
     }
@@ -461,19 +502,27 @@ static int topic_setup(struct bench *b)
         sl_conf_free(conf);
         return EXIT_USAGE;
     }
-    int32_t count = 0;
-    sl_err err = sl_topic_partitions(client, b->opt.topic, METADATA_WAIT_MS, &count);
+    int32_t least = INT32_MAX;
+    for (int t = 0; t < b->opt.topics && rc == 0; t++) {
+        int32_t count = 0;
+        sl_err err = sl_topic_partitions(client, b->topic_names[t], METADATA_WAIT_MS, &count);
+        if (err != SL_OK) {
+            fprintf(stderr, "sluice-bench: topic %s at %s: %s\n", b->topic_names[t], b->opt.brokers,
+                    sl_err_str(err));
+            rc = EXIT_SETUP;
+        } else if (count != b->opt.partitions) {
+            fprintf(stderr, "sluice-bench: topic %s exists with %d partition(s), not %d\n",
+                    b->topic_names[t], count, b->opt.partitions);
+        }
+        least = count < least ? count : least;
+    }
     sl_close(client, 0);
-    if (err != SL_OK) {
-        fprintf(stderr, "sluice-bench: topic %s at %s: %s\n", b->opt.topic, b->opt.brokers,
-                sl_err_str(err));
-        return EXIT_SETUP;
+    if (rc != 0) {
+        return rc;
     }
-    if (count != b->opt.partitions) {
-        fprintf(stderr, "sluice-bench: topic %s exists with %d partition(s), not %d: using %d\n",
-                b->opt.topic, count, b->opt.partitions, count);
-    }
-    b->partitions_used = count > BENCH_PARTITIONS_MAX ? BENCH_PARTITIONS_MAX : count;
+    /* Slots (topic, partition) must fit the consumers' bound. */
+    int32_t per_topic = BENCH_PARTITIONS_MAX / b->opt.topics;
+    b->partitions_used = least > per_topic ? per_topic : least;
     return 0;
 }
 
@@ -505,9 +554,10 @@ static int prefill(struct bench *b)
         free(filler.pool);
         return EXIT_SETUP;
     }
-    sl_msg msg = {.topic = b->opt.topic, .partition = SL_PARTITION_ANY, .value_len = b->opt.size};
+    sl_msg msg = {.partition = SL_PARTITION_ANY, .value_len = b->opt.size};
     size_t offset = 0;
     for (uint64_t i = 0; i < b->opt.prefill;) {
+        msg.topic = b->topic_names[i % (uint64_t)b->opt.topics];
         msg.value = filler.pool + offset;
         sl_err err = sl_produce(client, &msg);
         if (err == SL_ERR_QUEUE_FULL) {
@@ -559,7 +609,8 @@ static int clients_create(struct bench *b)
     for (int i = 0; i < b->opt.consumers; i++) {
         struct bench_consumer *c = &b->consumers[i];
         *c = (struct bench_consumer){.bench = b, .index = i};
-        c->partitions = calloc((size_t)b->partitions_used + 1, sizeof(int32_t));
+        int32_t slots = b->partitions_used * b->opt.topics;
+        c->partitions = calloc((size_t)slots + 1, sizeof(int32_t));
         sl_conf *conf = conf_make(&b->opt, false);
         if (c->partitions == NULL || conf == NULL) {
             sl_conf_free(conf);
@@ -578,13 +629,13 @@ static int clients_create(struct bench *b)
                 return EXIT_USAGE;
             }
         } else {
-            for (int32_t p = i; p < b->partitions_used; p += b->opt.consumers) {
-                c->partitions[c->partition_count++] = p;
+            for (int32_t slot = i; slot < slots; slot += b->opt.consumers) {
+                c->partitions[c->partition_count++] = slot;
             }
             c->assigned = true;
         }
         if (b->opt.consume_existing) {
-            c->at_end = calloc((size_t)b->partitions_used + 1, sizeof(bool));
+            c->at_end = calloc((size_t)slots + 1, sizeof(bool));
             c->ends_due = c->partition_count;
             if (c->at_end == NULL || sl_conf_set(conf, "enable.partition.eof", "true", errstr,
                                                  sizeof(errstr)) != SL_OK) {
@@ -899,6 +950,8 @@ static void bench_free(struct bench *b)
     free(b->producers);
     free(b->consumers);
     free(b->ticks);
+    free(b->topic_names);
+    free(b->topic_list);
 }
 
 int main(int argc, char **argv)
@@ -940,10 +993,11 @@ int main(int argc, char **argv)
         snprintf(span, sizeof(span), "warm-up %d s, duration %d s", b.opt.warmup_s,
                  b.opt.duration_s);
     }
-    printf("sluice-bench: topic %s, %d partition(s), %d producer(s), %d consumer(s), %u B, "
+    printf("sluice-bench: topic %s%s, %d partition(s)%s, %d producer(s), %d consumer(s), %u B, "
            "rate %s, acks=%s, compression=%s, idempotence %s, %s\n",
-           b.opt.topic, b.partitions_used, b.opt.producers, b.opt.consumers, b.opt.size, rate,
-           b.opt.acks, b.opt.compression, b.opt.idempotence ? "on" : "off", span);
+           b.topic_names[0], b.opt.topics > 1 ? " and the others of --topics" : "",
+           b.partitions_used, b.opt.topics > 1 ? " each" : "", b.opt.producers, b.opt.consumers,
+           b.opt.size, rate, b.opt.acks, b.opt.compression, b.opt.idempotence ? "on" : "off", span);
     rc = run(&b);
     if (rc == 0) {
         rc = report(&b);

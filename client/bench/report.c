@@ -6,7 +6,7 @@
  *   tool, version (libsluice's), commit (`git rev-parse --short HEAD` in the
  *   working directory, null outside a checkout), started_at (UTC),
  *   machine {cores, kernel, hostname},
- *   config {brokers, topic, partitions, partitions_used, producers,
+ *   config {brokers, topic, topics, partitions (of each topic), partitions_used, producers,
  *           consumers, message_bytes, rate (null: max), count (null: by
  *           duration), acks, compression, idempotence, warmup_s, duration_s,
  *           quick, groups, prefill, consume_existing, message_bytes_max,
@@ -194,9 +194,10 @@ static void json_head(FILE *f, const struct bench *b)
     fprintf(f, ", \"topic\": ");
     json_string(f, b->opt.topic);
     fprintf(f,
-            ", \"partitions\": %d, \"partitions_used\": %d, \"producers\": %d, "
+            ", \"topics\": %d, \"partitions\": %d, \"partitions_used\": %d, \"producers\": %d, "
             "\"consumers\": %d, \"message_bytes\": %u, ",
-            b->opt.partitions, b->partitions_used, b->opt.producers, b->opt.consumers, b->opt.size);
+            b->opt.topics, b->opt.partitions, b->partitions_used, b->opt.producers,
+            b->opt.consumers, b->opt.size);
     if (b->opt.rate > 0) {
         fprintf(f, "\"rate\": %.0f", b->opt.rate);
     } else {

@@ -83,6 +83,30 @@ static int64_t stamp_get(const uint8_t *p)
     return (int64_t)v;
 }
 
+int32_t bench_slot(const struct bench *b, const char *topic, int32_t partition)
+{
+    if (partition < 0 || partition >= b->partitions_used) {
+        return -1;
+    }
+    for (int t = 0; t < b->opt.topics; t++) {
+        if (strcmp(b->topic_names[t], topic) == 0) {
+            return t * b->partitions_used + partition;
+        }
+    }
+    return -1;
+}
+
+/* The topic and partition of a slot. */
+static const char *slot_topic(const struct bench *b, int32_t slot)
+{
+    return b->topic_names[slot / b->partitions_used];
+}
+
+static int32_t slot_partition(const struct bench *b, int32_t slot)
+{
+    return slot % b->partitions_used;
+}
+
 static bool in_window(const struct bench *b, int64_t sent_ns)
 {
     return sent_ns >= b->clock.measure_start_ns && sent_ns < b->clock.measure_end_ns;
@@ -156,7 +180,7 @@ static void *producer_main(void *arg)
     /* Each value is the next size bytes of the pool, which wraps: no two
      * values of a batch are alike, as with independent random values. */
     size_t offset = 0;
-    sl_msg msg = {.topic = b->opt.topic, .partition = SL_PARTITION_ANY};
+    sl_msg msg = {.partition = SL_PARTITION_ANY};
     uint32_t span = b->opt.size_max - b->opt.size + 1; /* sizes to choose from */
     uint64_t rng = 0x2545f4914f6cdd1dull * (uint64_t)(p->index + 1);
     uint64_t sent = 0;
@@ -176,6 +200,7 @@ static void *producer_main(void *arg)
             if (b->opt.consumers > 0) {
                 stamp_put(value, now_ns);
             }
+            msg.topic = b->topic_names[sent % (uint64_t)b->opt.topics];
             msg.value = value;
             msg.value_len = size;
             msg.opaque = opaque_of(b, now_ns, size);
@@ -260,8 +285,12 @@ static void on_rebalance(void *opaque, sl_rebalance kind, const sl_topic_partiti
     if (kind != SL_REBALANCE_ASSIGN) {
         return;
     }
-    for (size_t i = 0; i < count && c->partition_count < c->bench->partitions_used; i++) {
-        c->partitions[c->partition_count++] = parts[i].partition;
+    int32_t slots = c->bench->partitions_used * c->bench->opt.topics;
+    for (size_t i = 0; i < count && c->partition_count < slots; i++) {
+        int32_t slot = bench_slot(c->bench, parts[i].topic, parts[i].partition);
+        if (slot >= 0) {
+            c->partitions[c->partition_count++] = slot;
+        }
     }
     c->assigned = true;
 }
@@ -274,13 +303,13 @@ void bench_consumer_conf(sl_conf *conf, struct bench_consumer *c)
 }
 
 /* --consume-existing: a partition reached its end. */
-static void consumer_at_end(struct bench_consumer *c, int32_t partition)
+static void consumer_at_end(struct bench_consumer *c, const char *topic, int32_t partition)
 {
-    if (c->at_end == NULL || partition < 0 || partition >= c->bench->partitions_used ||
-        c->at_end[partition]) {
+    int32_t slot = bench_slot(c->bench, topic, partition);
+    if (c->at_end == NULL || slot < 0 || c->at_end[slot]) {
         return;
     }
-    c->at_end[partition] = true;
+    c->at_end[slot] = true;
     if (--c->ends_due == 0) {
         c->done_ns = bench_now_ns();
         atomic_store(&c->done, true);
@@ -291,7 +320,8 @@ static bool consumer_positions_known(struct bench_consumer *c)
 {
     for (int32_t i = 0; i < c->partition_count; i++) {
         int64_t offset, high_watermark;
-        if (sl_position(c->client, c->bench->opt.topic, c->partitions[i], &offset,
+        if (sl_position(c->client, slot_topic(c->bench, c->partitions[i]),
+                        slot_partition(c->bench, c->partitions[i]), &offset,
                         &high_watermark) != SL_OK ||
             offset < 0) {
             return false;
@@ -303,7 +333,7 @@ static bool consumer_positions_known(struct bench_consumer *c)
 static void consumer_record(struct bench_consumer *c, const sl_record *r)
 {
     if (r->err == SL_ERR_PARTITION_EOF) {
-        consumer_at_end(c, r->partition);
+        consumer_at_end(c, r->topic, r->partition);
         return;
     }
     if (r->err != SL_OK) {
@@ -344,8 +374,7 @@ static void *consumer_main(void *arg)
     struct bench_consumer *c = arg;
     struct bench *b = c->bench;
     if (b->opt.groups > 0) {
-        const char *topics[] = {b->opt.topic};
-        sl_err err = sl_subscribe(c->client, topics, 1);
+        sl_err err = sl_subscribe(c->client, b->topic_list, (size_t)b->opt.topics);
         if (err != SL_OK) {
             fprintf(stderr, "sluice-bench: consumer %d: subscribe: %s\n", c->index,
                     sl_err_str(err));
@@ -353,10 +382,12 @@ static void *consumer_main(void *arg)
     }
     int64_t start = b->opt.consume_existing ? SL_OFFSET_BEGINNING : SL_OFFSET_END;
     for (int32_t i = 0; b->opt.groups == 0 && i < c->partition_count; i++) {
-        sl_err err = sl_assign(c->client, b->opt.topic, c->partitions[i], start);
+        const char *topic = slot_topic(b, c->partitions[i]);
+        int32_t partition = slot_partition(b, c->partitions[i]);
+        sl_err err = sl_assign(c->client, topic, partition, start);
         if (err != SL_OK) {
-            fprintf(stderr, "sluice-bench: consumer %d: assign [%d]: %s\n", c->index,
-                    c->partitions[i], sl_err_str(err));
+            fprintf(stderr, "sluice-bench: consumer %d: assign %s [%d]: %s\n", c->index, topic,
+                    partition, sl_err_str(err));
         }
     }
     while (!atomic_load_explicit(&b->stop_consuming, memory_order_relaxed)) {

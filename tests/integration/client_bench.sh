@@ -7,8 +7,8 @@
 # measured window's counts equal too), no failures, latency percentiles
 # ordered (p50 <= p90 <= ... <= max) and above 0, one timeline entry a second,
 # the config and machine recorded. Then a rate-limited run lands near its
-# rate; two consumer groups each read every message of a topic created with
-# 3 partitions (values of 50..400 bytes, uniform); --prefill and --consume-existing read exactly what is there;
+# rate; two consumer groups each read every message of two topics created
+# with 3 partitions each (values of 50..400 bytes, uniform); --prefill and --consume-existing read exactly what is there;
 # and bad options exit 2.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,8 +66,8 @@ check_json "$W/max.json" || fail "max.json"
 check_json "$W/rate.json" 2000 || fail "rate.json"
 
 # ---- 3. fan-out to consumer groups, a created topic, reading what is there ------
-"$BENCH" -b "$BROKER" --topic bench-groups --partitions 3 --quick --rate 3000 --groups 2 \
-    --consumers 3 --size 50-400 --json "$W/groups.json" >"$W/groups.out" 2>&1 ||
+"$BENCH" -b "$BROKER" --topic bench-groups --topics 2 --partitions 3 --quick --rate 3000 \
+    --groups 2 --consumers 3 --size 50-400 --json "$W/groups.json" >"$W/groups.out" 2>&1 ||
     { cat "$W/groups.out"; fail "sluice-bench --groups failed"; }
 "$BENCH" -b "$BROKER" --topic bench-fill --producers 0 --prefill 20000 --size 200 \
     --json "$W/fill.json" >"$W/fill.out" 2>&1 || { cat "$W/fill.out"; fail "--prefill failed"; }
@@ -78,7 +78,8 @@ import json, sys
 w = sys.argv[1]
 g = json.load(open(w + "/groups.json"))
 need = lambda cond, what: cond or sys.exit("FAIL: %s" % what)
-need(g["config"]["partitions_used"] == 3 and g["config"]["groups"] == 2, "groups config")
+need(g["config"]["partitions_used"] == 3 and g["config"]["groups"] == 2 and
+     g["config"]["topics"] == 2, "groups config")
 need(g["config"]["size_distribution"] == "uniform" and g["config"]["message_bytes_max"] == 400,
      "size distribution recorded")
 res = g["results"]
