@@ -4,7 +4,7 @@
 #   make run        start a single-node broker (installs Debian packages first)
 #   make test       unit tests, then integration and crash tests
 #   make asan/ubsan the same tests under AddressSanitizer / UBSan (build/asan, build/ubsan)
-#   make bench      storage, broker and group benchmarks beside fio and a peer (bench/results/)
+#   make bench      every benchmark and bench/results/REPORT.md, beside fio, iperf3 and peers
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each
 #   make gen-codec  regenerate proto/kmsg_gen.[ch] from Kafka's schemas
 #   make deps       install missing Debian packages
@@ -65,6 +65,16 @@ $(O)/%: $(O)/obj/bench/%.o $(O)/libsluice-core.a
 # The peer driver: Debian's librdkafka, against sluiced and its mock broker.
 $(O)/kafka-bench: $(O)/obj/bench/kafka-bench.o $(O)/libsluice-core.a
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lrdkafka
+
+# The NATS JetStream driver for bench/peers.sh: Debian's libnats, built where it
+# is installed (scripts/deps bench); elsewhere `make all` passes it over, saying so.
+ifeq ($(shell pkg-config --exists libnats && echo yes),yes)
+$(O)/nats-bench: $(O)/obj/bench/nats-bench.o $(O)/libsluice-core.a
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(shell pkg-config --libs libnats)
+else
+$(O)/nats-bench:
+	@echo "nats-bench: not built: libnats-dev is missing (scripts/deps bench)"
+endif
 
 # ---- client: begin ------------------------------------------------------------
 # libsluice (client/*.c, public header client/sluice.h), the sluice CLI
@@ -137,11 +147,17 @@ $(O)/tests/test_client_%: $(O)/obj/tests/unit/test_client_%.o $(CLIENT_OBJ) $(TL
 test: all
 	scripts/run-tests $(O)
 
-bench: all
+# On a fresh machine `make bench` installs what it needs first: the peers
+# (NATS, Redis), iperf3 and gnuplot besides the build's packages.
+bench:
+	scripts/deps bench
+	$(MAKE) all
 	bench/storage-bench.sh $(O)
 	bench/broker-bench.sh $(O)
 	/usr/bin/python3 bench/groups-bench.py $(O)
 	bench/client-bench.sh $(O)
+	bench/peers.sh $(O)
+	/usr/bin/python3 bench/report.py $(O)
 
 bench-quick: all
 	QUICK=1 bench/storage-bench.sh $(O)
