@@ -271,7 +271,10 @@ int slc_assign(const char *protocol, struct slc_assign_member *members, uint32_t
         return -ENOTSUP;
     }
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
-        qsort(members[i].parts, members[i].count, sizeof(*members[i].parts), by_topic_partition);
+        if (members[i].count > 1) { /* parts is NULL for a member given nothing */
+            qsort(members[i].parts, members[i].count, sizeof(*members[i].parts),
+                  by_topic_partition);
+        }
     }
     return rc;
 }
