@@ -9,6 +9,9 @@ JSON results when `make bench` has just written them.
   bench/report.py BUILD_DIR            full run (about 6 minutes)
   QUICK=1 bench/report.py BUILD_DIR    short runs, the report under
                                        bench/results/tmp/ (under a minute)
+  bench/report.py --render-only DIR    REPORT.md again from DIR's runs/ and
+                                       report.json and the other scripts'
+                                       results as they are now
 
 Scenarios (1 KiB, acks=all and no compression unless named; one topic each,
 created with its partition count; keyless messages, sticky partitioner):
@@ -78,14 +81,17 @@ class Broker:
              "--set", "listeners=PLAINTEXT://127.0.0.1:%d" % self.port,
              "--set", "group.initial.rebalance.delay.ms=0"],
             stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 120  # a restart opens every log first
         while time.monotonic() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("sluiced did not start (see %s)" % self.log.name)
+        self.log.flush()
+        with open(self.log.name) as f:
+            tail = f.read()[-2000:]
+        raise RuntimeError("sluiced did not start on port %d:\n%s" % (self.port, tail))
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -160,7 +166,7 @@ class Runner:
         self.broker, self.runs_dir = broker, runs_dir
         self.results = {}
 
-    def run(self, name, args, warmup=3, duration=10, topic=None):
+    def run(self, name, args, warmup=3, duration=10, topic=None, keep_topic=False):
         if QUICK:
             warmup, duration = 1, 1
         path = os.path.join(self.runs_dir, name + ".json")
@@ -175,8 +181,15 @@ class Runner:
             return None
         with open(path) as f:
             res = json.load(f)
-        res["command"] = "sluice-bench " + " ".join(cmd[3:])
+        res["command"] = "sluice-bench " + " ".join(cmd[3:]).replace(REPO + "/", "")
         self.results[name] = res
+        if keep_topic:
+            return res
+        # Gigabytes a scenario: gone before the next, so that the disk and a
+        # restart's opening of the logs stay what one scenario needs.
+        subprocess.run([os.path.join(os.path.dirname(self.bench), "sluice"), "topic", "delete",
+                        topic or "bench-" + name, "-b", self.broker.address],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
         return res
 
 
@@ -195,7 +208,7 @@ def scenarios(runner, broker, scratch):
     r.run("latency", ["--producers", "1", "--consumers", "1", "--rate", str(half)])
     total = (64 if QUICK else 1024) * KIB * KIB
     r.run("consume-cache", ["--producers", "0", "--consumers", "1", "--prefill",
-                            str(total // KIB)], topic="bench-consume")
+                            str(total // KIB)], topic="bench-consume", keep_topic=True)
     broker.stop()
     dropped = drop_page_cache()
     broker.start()
@@ -353,8 +366,8 @@ def git_commit():
 
 
 def machine(scratch):
-    fs = subprocess.run(["stat", "-f", "-c", "%T", scratch], capture_output=True,
-                        text=True).stdout.strip()
+    fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", scratch], capture_output=True,
+                        text=True).stdout.strip() or "unknown"
     return {"cores": os.cpu_count(), "kernel": platform.release(), "filesystem": fs,
             "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)}
 
@@ -414,7 +427,28 @@ def write_report(path, charts_rel, results, cases, limits, scratch):
         f.write("\n".join(lines) + "\n")
 
 
+def render_only(out_dir):
+    """REPORT.md again from this directory's runs/ and report.json, with the
+    other scripts' results as they are now: no benchmark is run."""
+    with open(os.path.join(out_dir, "report.json")) as f:
+        saved = json.load(f)
+    results = {}
+    runs_dir = os.path.join(out_dir, "runs")
+    for name, command in saved.get("commands", {}).items():
+        with open(os.path.join(runs_dir, name + ".json")) as f:
+            results[name] = json.load(f)
+        results[name]["command"] = command
+    if "consume-disk" in results:
+        results["consume-disk"]["page_cache_dropped"] = saved.get("page_cache_dropped", False)
+    cases = cases_of(results, saved["limits"]["fio_mb_s"])
+    write_report(os.path.join(out_dir, "REPORT.md"), "charts", results, cases, saved["limits"],
+                 out_dir)
+    return 0
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--render-only":
+        return render_only(sys.argv[2])
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -445,8 +479,11 @@ def main():
     cases = cases_of(runner.results, limits["fio_mb_s"])
     report = os.path.join(out_dir, "REPORT.md")
     write_report(report, "charts", runner.results, cases, limits, out_dir)
+    commands = {n: r["command"] for n, r in runner.results.items() if r}
     with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump({"limits": limits, "cases": cases, "quick": QUICK}, f, indent=1)
+        disk = runner.results.get("consume-disk") or {}
+        json.dump({"limits": limits, "cases": cases, "quick": QUICK, "commands": commands,
+                   "page_cache_dropped": disk.get("page_cache_dropped", False)}, f, indent=1)
     for r in cases:
         log("%-6s %s: %s" % (r["status"], r["case"], r["result"]))
     log("wrote " + report)
