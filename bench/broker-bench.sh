@@ -86,6 +86,7 @@ config=$(cd "$repo" && "$sluiced" -c config/sluice.conf "${broker_set[@]}" --pri
 conf() { printf '%s\n' "$config" | sed -n "s/^$1 = //p"; }
 
 broker_log=$scratch/sluiced.log
+: >"$broker_log" # before the loop reads it (the job's redirection happens in the child)
 (cd "$repo" && exec "$sluiced" -c config/sluice.conf "${broker_set[@]}") >"$broker_log" 2>&1 &
 broker_pid=$!
 port=""

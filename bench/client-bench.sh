@@ -92,6 +92,7 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------- the broker
 broker_set=(--set "log.dirs=$scratch/data" --set listeners=PLAINTEXT://127.0.0.1:0)
 broker_log=$scratch/sluiced.log
+: >"$broker_log" # before the loop reads it (the job's redirection happens in the child)
 (cd "$repo" && exec "$sluiced" -c config/sluice.conf "${broker_set[@]}") >"$broker_log" 2>&1 &
 broker_pid=$!
 port=""

@@ -192,6 +192,7 @@ window_kbytes=$(((${iov_max:-128} - 2) * ${buffer_bytes:-131072} * 7 / 8 / 1024)
 sluiced_start() {
     local log=$scratch/sluiced.log port=""
     note_cmd "$bindir/sluiced" -c config/sluice.conf "${sluiced_set[@]}"
+    : >"$log" # before the loop reads it (the job's redirection happens in the child)
     (cd "$repo" && exec "$bindir/sluiced" -c config/sluice.conf "${sluiced_set[@]}") >"$log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 100); do

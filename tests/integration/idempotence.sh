@@ -55,6 +55,7 @@ free_port() {
 
 start=$(date +%s)
 BROKER_PORT=$(free_port)
+: >"$W/proxy.out" # read below before the job may have opened it
 $PY tests/lib/faultproxy.py --target "127.0.0.1:$BROKER_PORT" --seed "$SEED" "${FAULTS[@]}" \
     --log "$W/faults.log" >"$W/proxy.out" 2>"$W/proxy.err" &
 PROXY_PID=$!
