@@ -809,6 +809,11 @@ sl_record *sl_consume(sl_client *c, int timeout_ms)
 
 /* ================================================================ groups */
 
+uint32_t slc_consumer_assigned(const sl_client *c)
+{
+    return c->cons->count;
+}
+
 void slc_consumer_clear(sl_client *c)
 {
     struct slc_consumer *cons = c->cons;

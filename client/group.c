@@ -555,9 +555,7 @@ static void rejoin(sl_client *c, sl_rebalance why, const char *reason)
         g->rejoin_due = g->state != G_JOIN;
         return;
     }
-    size_t n = 0;
-    free(slc_consumer_offsets(c, false, &n));
-    if (n > 0 && g->revoke_due == 0) {
+    if (slc_consumer_assigned(c) > 0 && g->revoke_due == 0) {
         g->revoke_due = why;
     }
     g->state = G_JOIN;
@@ -1469,9 +1467,7 @@ sl_err sl_subscribe(sl_client *c, const char *const *topics, size_t count)
     if (g == NULL || topics == NULL || count == 0 || count > SUBSCRIBED_TOPICS_MAX) {
         return SL_ERR_INVALID_ARG;
     }
-    size_t assigned = 0;
-    free(slc_consumer_offsets(c, false, &assigned));
-    if (!slc_group_subscribed(c) && assigned > 0) {
+    if (!slc_group_subscribed(c) && slc_consumer_assigned(c) > 0) {
         return SL_ERR_STATE; /* sl_assign'ed partitions: one or the other */
     }
     for (size_t i = 0; i < count; i++) {
@@ -1571,12 +1567,8 @@ void slc_group_close(sl_client *c, int timeout_ms)
     if (g == NULL) {
         return;
     }
-    if (slc_group_subscribed(c) && g->revoke_due == 0) {
-        size_t n = 0;
-        free(slc_consumer_offsets(c, false, &n));
-        if (n > 0) {
-            g->revoke_due = member(g) ? SL_REBALANCE_REVOKE : SL_REBALANCE_LOST;
-        }
+    if (slc_group_subscribed(c) && g->revoke_due == 0 && slc_consumer_assigned(c) > 0) {
+        g->revoke_due = member(g) ? SL_REBALANCE_REVOKE : SL_REBALANCE_LOST;
     }
     slc_dispatch(c); /* the revoke callback and its commits */
     bool was_member = member(g) || g->state == G_JOINING || g->state == G_SYNC ||

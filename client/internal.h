@@ -615,6 +615,8 @@ void slc_consumer_free(struct slc_consumer *cons);
 sl_err slc_consumer_assign(sl_client *c, const char *topic, int32_t partition, int64_t offset);
 /* Assigns the partition stopped, with an event of err (no offset to start at). */
 sl_err slc_consumer_stop(sl_client *c, const char *topic, int32_t partition, sl_err err);
+/* Partitions assigned now. */
+uint32_t slc_consumer_assigned(const sl_client *c);
 /* Unassigns every partition and drops their queued records. */
 void slc_consumer_clear(sl_client *c);
 /* The assigned partitions, sorted, with what a commit would say
