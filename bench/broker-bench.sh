@@ -25,6 +25,7 @@ set -euo pipefail
 
 build=${1:?usage: bench/broker-bench.sh BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/tests/lib/sluiced.sh"
 bindir=$(cd "$build" && pwd)
 sluiced=$bindir/sluiced
 driver=$bindir/kafka-bench
@@ -86,23 +87,9 @@ config=$(cd "$repo" && "$sluiced" -c config/sluice.conf "${broker_set[@]}" --pri
 conf() { printf '%s\n' "$config" | sed -n "s/^$1 = //p"; }
 
 broker_log=$scratch/sluiced.log
-: >"$broker_log" # before the loop reads it (the job's redirection happens in the child)
-(cd "$repo" && exec "$sluiced" -c config/sluice.conf "${broker_set[@]}") >"$broker_log" 2>&1 &
-broker_pid=$!
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*started .*listener=PLAINTEXT:\/\/[^:]*:\([0-9]*\).*/\1/p' "$broker_log" |
-        tail -1)
-    [ -n "$port" ] && break
-    kill -0 "$broker_pid" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$port" ]; then
-    echo "broker-bench.sh: sluiced did not start:" >&2
-    cat "$broker_log" >&2
-    exit 1
-fi
-broker=127.0.0.1:$port
+sluiced_launch "$sluiced" "$repo/config/sluice.conf" "$broker_log" "${broker_set[@]}" || exit 1
+broker_pid=$LAUNCH_PID
+broker=127.0.0.1:$LAUNCH_PORT
 echo "broker-bench: sluiced pid $broker_pid on $broker, data in $scratch/data" >&2
 
 broker_cpu_ticks() { awk '{print $14 + $15}' "/proc/$broker_pid/stat"; }

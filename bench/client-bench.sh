@@ -44,6 +44,7 @@ set -euo pipefail
 
 build=${1:?usage: bench/client-bench.sh BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/tests/lib/sluiced.sh"
 bindir=$(cd "$build" && pwd)
 sluiced=$bindir/sluiced
 kafka_bench=$bindir/kafka-bench
@@ -92,23 +93,9 @@ trap 'exit 130' INT TERM
 # ------------------------------------------------------------- the broker
 broker_set=(--set "log.dirs=$scratch/data" --set listeners=PLAINTEXT://127.0.0.1:0)
 broker_log=$scratch/sluiced.log
-: >"$broker_log" # before the loop reads it (the job's redirection happens in the child)
-(cd "$repo" && exec "$sluiced" -c config/sluice.conf "${broker_set[@]}") >"$broker_log" 2>&1 &
-broker_pid=$!
-port=""
-for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*started .*listener=PLAINTEXT:\/\/[^:]*:\([0-9]*\).*/\1/p' "$broker_log" |
-        tail -1)
-    [ -n "$port" ] && break
-    kill -0 "$broker_pid" 2>/dev/null || break
-    sleep 0.05
-done
-if [ -z "$port" ]; then
-    echo "client-bench.sh: sluiced did not start:" >&2
-    cat "$broker_log" >&2
-    exit 1
-fi
-broker=127.0.0.1:$port
+sluiced_launch "$sluiced" "$repo/config/sluice.conf" "$broker_log" "${broker_set[@]}" || exit 1
+broker_pid=$LAUNCH_PID
+broker=127.0.0.1:$LAUNCH_PORT
 flush_policy=$(cd "$repo" && "$sluiced" -c config/sluice.conf "${broker_set[@]}" --print-config |
     sed -n 's/^log.flush.policy = //p')
 echo "client-bench: sluiced pid $broker_pid on $broker, data in $scratch/data" >&2

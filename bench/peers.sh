@@ -50,6 +50,7 @@ set -euo pipefail
 
 build=${1:?usage: bench/peers.sh BUILD_DIR}
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/tests/lib/sluiced.sh"
 bindir=$(cd "$build" && pwd)
 results=$repo/bench/results
 scratch=$results/tmp/peers.$$
@@ -190,20 +191,12 @@ buffer_bytes=$(conf storage.buffer.bytes)
 window_kbytes=$(((${iov_max:-128} - 2) * ${buffer_bytes:-131072} * 7 / 8 / 1024))
 
 sluiced_start() {
-    local log=$scratch/sluiced.log port=""
+    local log=$scratch/sluiced.log
     note_cmd "$bindir/sluiced" -c config/sluice.conf "${sluiced_set[@]}"
-    : >"$log" # before the loop reads it (the job's redirection happens in the child)
-    (cd "$repo" && exec "$bindir/sluiced" -c config/sluice.conf "${sluiced_set[@]}") >"$log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 100); do
-        port=$(sed -n 's/.*started .*listener=PLAINTEXT:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log" |
-            tail -1)
-        [ -n "$port" ] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$port" ] || fail "sluiced did not start" "$log"
-    sluiced_addr=127.0.0.1:$port
+    sluiced_launch "$bindir/sluiced" "$repo/config/sluice.conf" "$log" "${sluiced_set[@]}" ||
+        fail "sluiced did not start" "$log"
+    server_pid=$LAUNCH_PID
+    sluiced_addr=127.0.0.1:$LAUNCH_PORT
 }
 
 # sluiced_case SIZE: one produce, the topic deleted after it.

@@ -6,6 +6,8 @@
 #   broker_stop [SIGNAL]                 SIGTERM by default; returns sluiced's exit code
 # BUILD (default build) names the build directory.
 
+. "$(dirname "${BASH_SOURCE[0]}")/sluiced.sh"
+
 BUILD=${BUILD:-build}
 SLUICED=$BUILD/sluiced
 
@@ -15,28 +17,10 @@ broker_start() {
     BROKER_DIR=${BROKER_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/sluice-it-XXXXXX")}
     BROKER_STARTS=$((BROKER_STARTS + 1))
     BROKER_LOG=$BROKER_DIR/sluiced.$BROKER_STARTS.log # one per start: its port line is its own
-    # The log exists before the loop below reads it: the redirection of a
-    # background job happens in the child, possibly after the first read, and
-    # a failed read inside $(...) under `set -e -o pipefail` would end the
-    # calling test without a word.
-    : >"$BROKER_LOG"
-    "$SLUICED" -c config/sluice.conf --set "log.dirs=$BROKER_DIR/data" \
-        --set listeners=PLAINTEXT://127.0.0.1:0 "$@" >"$BROKER_LOG" 2>&1 &
-    BROKER_PID=$!
-    local i port=""
-    for i in $(seq 1 100); do
-        port=$(sed -n 's/.*started .*listener=PLAINTEXT:\/\/[^:]*:\([0-9]*\).*/\1/p' \
-            "$BROKER_LOG" | tail -1) || port=""
-        [ -n "$port" ] && break
-        kill -0 "$BROKER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ -z "$port" ]; then
-        echo "broker_start: sluiced did not start:" >&2
-        cat "$BROKER_LOG" >&2
-        return 1
-    fi
-    BROKER=127.0.0.1:$port
+    sluiced_launch "$SLUICED" config/sluice.conf "$BROKER_LOG" \
+        --set "log.dirs=$BROKER_DIR/data" --set listeners=PLAINTEXT://127.0.0.1:0 "$@" || return 1
+    BROKER_PID=$LAUNCH_PID
+    BROKER=127.0.0.1:$LAUNCH_PORT
 }
 
 broker_stop() {
