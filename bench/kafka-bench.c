@@ -51,6 +51,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench/args.h"
 #include "common/assert.h"
 #include "common/clock.h"
 
@@ -145,57 +146,10 @@ static void usage(void)
         "Sizes and counts take k, m, g suffixes (powers of 1024).\n");
 }
 
-/* "64k", "1m", "2g" or a plain number. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || s[0] == '-') {
-        return -EINVAL;
-    }
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0':
-        break;
-    case 'k':
-    case 'K':
-        shift = 10;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    default:
-        return -EINVAL;
-    }
-    if ((shift != 0 && end[1] != '\0') || v > (UINT64_MAX >> shift)) {
-        return -EINVAL;
-    }
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= 0)) {
-        return -EINVAL;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
     uint64_t v;
-    if (parse_size(s, &v) != 0 || v < (uint64_t)lo || v > (uint64_t)hi) {
+    if (bench_parse_size(s, &v) != 0 || v < (uint64_t)lo || v > (uint64_t)hi) {
         return -EINVAL;
     }
     *out = (int)v;
@@ -238,27 +192,27 @@ static int parse_opt(int c, char *arg, struct opts *o)
     case 'p':
         return parse_int(arg, 1, PARTITIONS_MAX, &o->partitions);
     case 's':
-        return parse_size(arg, &o->size);
+        return bench_parse_size(arg, &o->size);
     case 'n':
-        return parse_size(arg, &o->count);
+        return bench_parse_size(arg, &o->count);
     case 'S':
-        return parse_double(arg, &o->seconds);
+        return bench_parse_double(arg, &o->seconds);
     case 'a':
         o->acks = strcmp(arg, "all") == 0 ? "-1" : arg;
         return 0;
     case 'l':
-        return parse_double(arg, &o->linger_ms);
+        return bench_parse_double(arg, &o->linger_ms);
     case 'B':
-        return parse_size(arg, &o->batch_bytes);
+        return bench_parse_size(arg, &o->batch_bytes);
     case 'c':
         o->compression = arg;
         return 0;
     case 'i':
-        return parse_size(arg, &o->inflight_msgs);
+        return bench_parse_size(arg, &o->inflight_msgs);
     case 'k':
-        return parse_size(arg, &o->inflight_kbytes);
+        return bench_parse_size(arg, &o->inflight_kbytes);
     case 'P':
-        return parse_size(arg, &o->prefill);
+        return bench_parse_size(arg, &o->prefill);
     case 'T':
         return parse_int(arg, 1, 3600, &o->timeout_s);
     case 'f':

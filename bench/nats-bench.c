@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench/args.h"
 #include "common/assert.h"
 #include "common/clock.h"
 
@@ -90,39 +91,6 @@ static void usage(void)
                     "Sizes and counts take k, m, g suffixes (powers of 1024).\n");
 }
 
-/* "64k", "1m", "2g" or a plain number. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || s[0] == '-') {
-        return -EINVAL;
-    }
-    unsigned shift = *end == 'k' || *end == 'K'   ? 10
-                     : *end == 'm' || *end == 'M' ? 20
-                     : *end == 'g' || *end == 'G' ? 30
-                                                  : 0;
-    if ((shift == 0 && *end != '\0') || (shift != 0 && end[1] != '\0') ||
-        v > (UINT64_MAX >> shift)) {
-        return -EINVAL;
-    }
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= 0)) {
-        return -EINVAL;
-    }
-    *out = v;
-    return 0;
-}
-
 static int parse_opt(int c, char *arg, struct opts *o)
 {
     uint64_t v = 0;
@@ -137,15 +105,15 @@ static int parse_opt(int c, char *arg, struct opts *o)
         o->label = arg;
         return 0;
     case 's':
-        return parse_size(arg, &o->size);
+        return bench_parse_size(arg, &o->size);
     case 'n':
-        return parse_size(arg, &o->count);
+        return bench_parse_size(arg, &o->count);
     case 'S':
-        return parse_double(arg, &o->seconds);
+        return bench_parse_double(arg, &o->seconds);
     case 'm':
-        return parse_size(arg, &o->max_pending);
+        return bench_parse_size(arg, &o->max_pending);
     case 'T':
-        if (parse_size(arg, &v) != 0 || v < 1 || v > 3600) {
+        if (bench_parse_size(arg, &v) != 0 || v < 1 || v > 3600) {
             return -EINVAL;
         }
         o->timeout_s = (int)v;

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/args.h"
 #include "common/assert.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -91,48 +92,10 @@ static void usage(void)
             "batch is exactly B bytes; else each batch holds as many R-byte values as fit.\n");
 }
 
-/* "64k", "1m", "2g" or plain bytes. */
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || end == s || s[0] == '-') {
-        return -EINVAL;
-    }
-    unsigned shift = 0;
-    switch (*end) {
-    case '\0':
-        break;
-    case 'k':
-    case 'K':
-        shift = 10;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    default:
-        return -EINVAL;
-    }
-    if (shift != 0 && end[1] != '\0') {
-        return -EINVAL;
-    }
-    if (v > (UINT64_MAX >> shift)) {
-        return -ERANGE;
-    }
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 static int parse_count(const char *s, unsigned *out)
 {
     uint64_t v;
-    if (parse_size(s, &v) != 0 || v == 0 || v > 1000000) {
+    if (bench_parse_size(s, &v) != 0 || v == 0 || v > 1000000) {
         return -EINVAL;
     }
     *out = (unsigned)v;
@@ -146,15 +109,15 @@ static int parse_opt(int c, const char *arg, struct opts *o)
         o->dir = arg;
         return 0;
     case 'b':
-        return parse_size(arg, &o->batch_bytes);
+        return bench_parse_size(arg, &o->batch_bytes);
     case 'r':
-        return parse_size(arg, &o->record_bytes);
+        return bench_parse_size(arg, &o->record_bytes);
     case 't':
-        return parse_size(arg, &o->total_bytes);
+        return bench_parse_size(arg, &o->total_bytes);
     case 's':
-        return parse_size(arg, &o->segment_bytes);
+        return bench_parse_size(arg, &o->segment_bytes);
     case 'm':
-        return parse_size(arg, &o->memory_bytes);
+        return bench_parse_size(arg, &o->memory_bytes);
     case 'n':
         return parse_count(arg, &o->inflight);
     case 'p':
