@@ -33,6 +33,7 @@
 #include "client/internal.h"
 #include "common/bytes.h"
 #include "proto/errors.h"
+#include "tests/lib/client_fake.h"
 
 #define NODE        1
 #define ARENA_BYTES (1u << 20)
@@ -61,21 +62,8 @@ static void send_frame(struct fake *f, int32_t correlation_id, int16_t api, int1
 {
     struct buf out;
     buf_init(&out, 1u << 20);
-    assert_int_equal(buf_put_be32(&out, 0), 0);
-    bool flexible = kmsg_response_header_version(api, version) == 1;
-    assert_int_equal(kmsg_response_header_encode(&out, correlation_id, flexible), 0);
-    assert_int_equal(kmsg_encode(desc, version, resp, &out), 0);
-    be32_put(out.data, (uint32_t)(out.len - 4));
-    for (size_t off = 0; off < out.len;) {
-        ssize_t w = write(f->fd, out.data + off, out.len - off);
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {f->fd, POLLOUT, 0};
-            poll(&pfd, 1, 100);
-            continue;
-        }
-        assert_true(w > 0);
-        off += (size_t)w;
-    }
+    tu_response_put(&out, correlation_id, api, version, desc, resp);
+    tu_write_all(f->fd, out.data, out.len);
     buf_deinit(&out);
 }
 
@@ -267,22 +255,7 @@ static void fake_open(struct fake *f)
     f->c = sl_admin_new(conf, err, sizeof(err));
     assert_non_null(f->c);
     assert_false(f->c->idempotent); /* an admin client asks for no producer id */
-    struct slc_broker *b = slc_broker_upsert(f->c, NODE, "127.0.0.1", 9, 9);
-    assert_non_null(b);
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    b->fd = sv[0];
-    b->state = SLC_CONN_UP;
-    for (int16_t k = 0; k < SLC_API_KEYS; k++) {
-        const struct kmsg_api *api = kmsg_api_find(k);
-        b->broker_min[k] = api != NULL ? api->min_version : -1;
-        b->broker_max[k] = api != NULL ? api->max_version : -1;
-        b->versions[k] = api != NULL ? api->max_version : -1;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
-    assert_int_equal(epoll_ctl(f->c->epfd, EPOLL_CTL_ADD, b->fd, &ev), 0);
-    b->events = EPOLLIN;
-    f->fd = sv[1];
+    f->fd = tu_client_attach(f->c, NODE, NULL, 0);
     buf_init(&f->in, 64u << 20);
     atomic_store(&f->stop, false);
     assert_int_equal(pthread_create(&f->thread, NULL, serve, f), 0);

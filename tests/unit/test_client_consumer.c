@@ -35,6 +35,7 @@
 #include "proto/batch.h"
 #include "proto/compress.h"
 #include "proto/errors.h"
+#include "tests/lib/client_fake.h"
 
 /* ================================================================ fixtures */
 
@@ -600,20 +601,13 @@ static void fake_open(struct fake *f, const char *const *pairs, size_t n)
     sl_conf_set_error_cb(conf, on_error);
     f->c = sl_consumer_new(conf, err, sizeof(err));
     assert_non_null(f->c);
-    struct slc_broker *b = slc_broker_upsert(f->c, NODE, "127.0.0.1", 9, 9);
-    assert_non_null(b);
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    b->fd = sv[0];
-    b->state = SLC_CONN_UP;
-    b->versions[KMSG_API_METADATA] = 12;
-    b->versions[KMSG_API_FETCH] = 12;
-    b->versions[KMSG_API_LIST_OFFSETS] = 7;
-    b->versions[KMSG_API_API_VERSIONS] = 3;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
-    assert_int_equal(epoll_ctl(f->c->epfd, EPOLL_CTL_ADD, b->fd, &ev), 0);
-    b->events = EPOLLIN;
-    f->fd = sv[1];
+    static const struct tu_api_version versions[] = {
+        {KMSG_API_METADATA, 12},
+        {KMSG_API_FETCH, 12},
+        {KMSG_API_LIST_OFFSETS, 7},
+        {KMSG_API_API_VERSIONS, 3},
+    };
+    f->fd = tu_client_attach(f->c, NODE, versions, sizeof(versions) / sizeof(versions[0]));
     buf_init(&f->in, 64u << 20);
 }
 
@@ -632,22 +626,8 @@ static void send_frame(struct fake *f, int32_t correlation_id, int16_t api, int1
 {
     struct buf out;
     buf_init(&out, 4u << 20);
-    assert_int_equal(buf_put_be32(&out, 0), 0);
-    bool flexible = kmsg_response_header_version(api, version) == 1;
-    assert_int_equal(kmsg_response_header_encode(&out, correlation_id, flexible), 0);
-    assert_int_equal(kmsg_encode(desc, version, resp, &out), 0);
-    be32_put(out.data, (uint32_t)(out.len - 4));
-    size_t off = 0;
-    while (off < out.len) {
-        ssize_t w = write(f->fd, out.data + off, out.len - off);
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {f->fd, POLLOUT, 0};
-            poll(&pfd, 1, 100);
-            continue;
-        }
-        assert_true(w > 0);
-        off += (size_t)w;
-    }
+    tu_response_put(&out, correlation_id, api, version, desc, resp);
+    tu_write_all(f->fd, out.data, out.len);
     buf_deinit(&out);
 }
 

@@ -38,6 +38,7 @@
 #include "common/bytes.h"
 #include "proto/batch.h"
 #include "proto/errors.h"
+#include "tests/lib/client_fake.h"
 
 #define NODE        1
 #define PID         1000
@@ -123,20 +124,13 @@ static void fake_open(struct fake *f, const char *const *pairs, size_t n)
     sl_conf_set_opaque(conf, &f->reports);
     f->c = sl_producer_new(conf, err, sizeof(err));
     assert_non_null(f->c);
-    struct slc_broker *b = slc_broker_upsert(f->c, NODE, "127.0.0.1", 9, 9);
-    assert_non_null(b);
-    int sv[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-    b->fd = sv[0];
-    b->state = SLC_CONN_UP;
-    b->versions[KMSG_API_PRODUCE] = 9;
-    b->versions[KMSG_API_METADATA] = 12;
-    b->versions[KMSG_API_INIT_PRODUCER_ID] = 4;
-    b->versions[KMSG_API_API_VERSIONS] = 3;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = b};
-    assert_int_equal(epoll_ctl(f->c->epfd, EPOLL_CTL_ADD, b->fd, &ev), 0);
-    b->events = EPOLLIN;
-    f->fd = sv[1];
+    static const struct tu_api_version versions[] = {
+        {KMSG_API_PRODUCE, 9},
+        {KMSG_API_METADATA, 12},
+        {KMSG_API_INIT_PRODUCER_ID, 4},
+        {KMSG_API_API_VERSIONS, 3},
+    };
+    f->fd = tu_client_attach(f->c, NODE, versions, sizeof(versions) / sizeof(versions[0]));
     buf_init(&f->in, 64u << 20);
 }
 
@@ -198,12 +192,7 @@ static void send_frame(struct fake *f, int32_t correlation_id, int16_t api, int1
         }
     }
     assert_non_null(o);
-    struct buf *out = &o->bytes;
-    assert_int_equal(buf_put_be32(out, 0), 0);
-    bool flexible = kmsg_response_header_version(api, version) == 1;
-    assert_int_equal(kmsg_response_header_encode(out, correlation_id, flexible), 0);
-    assert_int_equal(kmsg_encode(desc, version, resp, out), 0);
-    be32_put(out->data, (uint32_t)(out->len - 4));
+    tu_response_put(&o->bytes, correlation_id, api, version, desc, resp);
     o->ready = true;
     pay(f);
 }
