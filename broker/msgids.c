@@ -349,7 +349,7 @@ static int rebuild(const uint8_t *batch, const struct batch_header *h, const uin
         be16_put(f->out.data + BATCH_OFF_ATTRIBUTES, attributes);
         err = buf_put(&f->out, kept.data, kept.len);
     } else if (err == 0) {
-        err = compress_zstd(kept.data, kept.len, zstd_level, &f->out);
+        err = compress_zstd(NULL, kept.data, kept.len, zstd_level, &f->out);
     }
     buf_deinit(&kept);
     if (err != 0) {

@@ -203,13 +203,14 @@ int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, in
 
 /* Replaces the records of the encoded batch in plain (total bytes) with their
  * zstd frame, into out. */
-static int compress_batch(const struct buf *plain, int level, struct buf *out)
+static int compress_batch(const struct buf *plain, int level, struct ZSTD_CCtx_s *zstd,
+                          struct buf *out)
 {
     if (buf_put(out, plain->data, BATCH_HEADER_BYTES) != 0) {
         return -ENOMEM;
     }
     /* zstd's level 0 is its default level. */
-    int rc = compress_zstd(plain->data + BATCH_HEADER_BYTES, plain->len - BATCH_HEADER_BYTES,
+    int rc = compress_zstd(zstd, plain->data + BATCH_HEADER_BYTES, plain->len - BATCH_HEADER_BYTES,
                            level < 0 ? 0 : level, out);
     if (rc != 0) {
         return rc == -EIO ? -EIO : -ENOMEM;
@@ -223,10 +224,24 @@ static int compress_batch(const struct buf *plain, int level, struct buf *out)
     return 0;
 }
 
-/* Moves the bytes of b into a malloc'd block of exactly their size, so a
- * sealed batch holds no slack while it waits. */
-static int take_wire(struct slc_batch *b, const struct buf *from)
+/* Gives b the compressed bytes in from. A frame that fills most of from's
+ * block (data that does not compress) takes the block itself, and from gets
+ * the batch's plain arena block for the next seal: no copy, no fresh pages.
+ * A smaller one is copied into a block of exactly its size, so a sealed batch
+ * holds little slack while it waits. */
+static int take_wire(struct slc_batch *b, struct buf *from)
 {
+    if (from->len >= from->cap / 2 && b->arena.cap > 0) {
+        b->wire = from->data;
+        b->wire_len = from->len;
+        from->data = b->arena.data;
+        from->cap = b->arena.cap;
+        from->len = 0;
+        b->arena.data = NULL;
+        b->arena.len = 0;
+        b->arena.cap = 0;
+        return 0;
+    }
     b->wire = malloc(from->len);
     if (b->wire == NULL) {
         return -ENOMEM;
@@ -261,7 +276,8 @@ static void write_header(struct slc_batch *b)
     be32_put(p + BATCH_OFF_CRC, batch_compute_crc(p, b->arena.len));
 }
 
-int slc_batch_seal(struct slc_batch *b, int compression, int level, struct buf *scratch)
+int slc_batch_seal(struct slc_batch *b, int compression, int level, struct ZSTD_CCtx_s *zstd,
+                   struct buf *scratch)
 {
     SL_ASSERT(b->count > 0 && b->wire == NULL);
     /* The arena holds the header's room and every record, nothing else. */
@@ -269,7 +285,7 @@ int slc_batch_seal(struct slc_batch *b, int compression, int level, struct buf *
     write_header(b);
     if (compression == SLC_COMPRESSION_ZSTD) {
         buf_reset(scratch);
-        int rc = compress_batch(&b->arena, level, scratch);
+        int rc = compress_batch(&b->arena, level, zstd, scratch);
         rc = rc == 0 ? take_wire(b, scratch) : rc;
         if (rc != 0) {
             return rc == -EIO ? -EIO : -ENOMEM;

@@ -39,6 +39,8 @@
 #include "proto/batch.h"
 #include "proto/kmsg.h"
 
+struct ZSTD_CCtx_s; /* zstd's compression context (proto/compress.h) */
+
 /* ================================================================ limits */
 
 /* Brokers a client knows (bootstrap entries and those metadata names). */
@@ -233,9 +235,11 @@ bool slc_batch_fits(const struct slc_batch *b, size_t rec_bytes, int32_t batch_s
  * timestamp is too far from the batch's first for a delta. */
 int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, int64_t enq_ms);
 /* Encodes b (producer fields -1), compressed when asked (level -1: zstd's
- * default); frees the open state. 0, -ENOMEM, or -EIO when compression
- * failed. scratch is reused between calls. */
-int slc_batch_seal(struct slc_batch *b, int compression, int level, struct buf *scratch);
+ * default) with the zstd context given (borrowed; NULL: one for the call);
+ * frees the open state. 0, -ENOMEM, or -EIO when compression failed. scratch
+ * is reused between calls (its block may be exchanged for the batch's). */
+int slc_batch_seal(struct slc_batch *b, int compression, int level, struct ZSTD_CCtx_s *zstd,
+                   struct buf *scratch);
 /* Writes producer id, epoch and base sequence into the sealed batch and
  * recomputes its CRC. */
 void slc_batch_stamp(struct slc_batch *b, int64_t producer_id, int16_t epoch, int32_t base_seq);
@@ -453,6 +457,7 @@ struct sl_client {
     bool closing;
     /* scratch */
     struct buf scratch;
+    struct ZSTD_CCtx_s *zstd; /* kept across seals when compression.type=zstd */
     void *arena_mem;
     size_t arena_cap;
     /* consumer: NULL for a producer */

@@ -61,6 +61,7 @@
 #include "client/internal.h"
 #include "common/assert.h"
 #include "common/clock.h"
+#include "proto/compress.h"
 #include "proto/errors.h"
 
 /* ================================================================ placing */
@@ -144,7 +145,8 @@ void slc_part_seal(sl_client *c, struct slc_part *p)
     }
     p->open = NULL;
     p->seal_gen++;
-    int rc = slc_batch_seal(b, c->conf->compression_type, c->conf->compression_level, &c->scratch);
+    int rc = slc_batch_seal(b, c->conf->compression_type, c->conf->compression_level, c->zstd,
+                            &c->scratch);
     if (rc != 0) {
         slc_error(c, rc == -EIO ? SL_ERR_COMPRESSION : SL_ERR_NOMEM,
                   "%s [%d]: batch of %u messages could not be encoded", p->topic->name, p->id,
@@ -901,6 +903,7 @@ static void client_free_new(sl_client *c)
         close(c->timerfd);
     }
     buf_deinit(&c->scratch);
+    zstd_ctx_free(c->zstd);
     free(c);
 }
 
@@ -940,10 +943,17 @@ sl_client *slc_client_new(sl_conf *conf, bool consumer, char *errstr, size_t err
     c->producer_epoch = -1;
     /* A compressed batch is at most zstd's bound of a full one. */
     buf_init(&c->scratch, (size_t)conf->batch_size * 2 + (1u << 20));
-    int rc = open_loop(c);
-    if (rc != 0) {
+    int rc = 0;
+    if (!consumer && conf->compression_type == SLC_COMPRESSION_ZSTD) {
+        c->zstd = zstd_ctx_new();
+        rc = c->zstd == NULL ? -ENOMEM : 0;
+        if (rc != 0) {
+            snprintf(errstr, errstr_size, "zstd context: out of memory");
+        }
+    }
+    if (rc == 0 && (rc = open_loop(c)) != 0) {
         snprintf(errstr, errstr_size, "epoll/timerfd: %s", strerror(-rc));
-    } else {
+    } else if (rc == 0) {
         rc = add_bootstrap(c, errstr, errstr_size);
     }
     if (rc != 0) {

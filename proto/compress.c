@@ -18,14 +18,26 @@
 
 #define STEP_BYTES (64u << 10)
 
-int compress_zstd(const uint8_t *in, size_t len, int level, struct buf *out)
+struct ZSTD_CCtx_s *zstd_ctx_new(void)
+{
+    return ZSTD_createCCtx();
+}
+
+void zstd_ctx_free(struct ZSTD_CCtx_s *ctx)
+{
+    ZSTD_freeCCtx(ctx); /* NULL is a no-op for zstd too */
+}
+
+int compress_zstd(struct ZSTD_CCtx_s *ctx, const uint8_t *in, size_t len, int level,
+                  struct buf *out)
 {
     size_t bound = ZSTD_compressBound(len);
     int err = buf_reserve(out, bound);
     if (err != 0) {
         return err;
     }
-    size_t n = ZSTD_compress(out->data + out->len, bound, in, len, level);
+    size_t n = ctx != NULL ? ZSTD_compressCCtx(ctx, out->data + out->len, bound, in, len, level)
+                           : ZSTD_compress(out->data + out->len, bound, in, len, level);
     if (ZSTD_isError(n)) {
         return -EIO;
     }

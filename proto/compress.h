@@ -15,9 +15,20 @@
 
 #include "common/buf.h"
 
-/* Appends the zstd frame of in[0..len) to out at level. 0, -ENOBUFS (out's
- * bound), -EIO (the library refused). */
-int compress_zstd(const uint8_t *in, size_t len, int level, struct buf *out);
+/* zstd's compression context (ZSTD_CCtx). */
+struct ZSTD_CCtx_s;
+
+/* A context to keep between compressions: its tables, a few MiB at the
+ * default level for a 1 MiB input, are allocated once, not per call. NULL
+ * when out of memory; zstd_ctx_free(NULL) is a no-op. */
+struct ZSTD_CCtx_s *zstd_ctx_new(void);
+void zstd_ctx_free(struct ZSTD_CCtx_s *ctx);
+
+/* Appends the zstd frame of in[0..len) to out at level, with ctx (borrowed;
+ * NULL: a context for this call only). 0, -ENOBUFS (out's bound), -EIO (the
+ * library refused). */
+int compress_zstd(struct ZSTD_CCtx_s *ctx, const uint8_t *in, size_t len, int level,
+                  struct buf *out);
 
 /* Appends the content of the zstd frames in in[0..len) to out, at most
  * max_out bytes. 0, -EMSGSIZE past max_out, -EBADMSG corrupt input,

@@ -229,7 +229,7 @@ static void put_compressed(struct buf *out, const uint8_t *plain, int codec)
         lz4_into(records, records_len, out);
         break;
     case BATCH_COMPRESSION_ZSTD:
-        assert_int_equal(compress_zstd(records, records_len, 3, out), 0);
+        assert_int_equal(compress_zstd(NULL, records, records_len, 3, out), 0);
         break;
     default:
         fail();

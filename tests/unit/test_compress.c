@@ -129,13 +129,27 @@ static void test_compress_gzip_and_zstd(void **state)
     assert_int_equal(decompress_gzip(gz, gz_len / 2, 1 << 20, &out), -EBADMSG);
     buf_reset(&out);
     assert_int_equal(decompress_gzip(gz, gz_len, 1000, &out), -EMSGSIZE);
-    /* zstd both ways. */
+    /* zstd both ways, with a context of the call's own and with one kept
+     * across calls (the second frame must not depend on the first). */
     struct buf z;
     buf_init(&z, 1 << 20);
-    assert_int_equal(compress_zstd(text, sizeof(text), 3, &z), 0);
+    assert_int_equal(compress_zstd(NULL, text, sizeof(text), 3, &z), 0);
     buf_reset(&out);
     assert_int_equal(decompress_records(BATCH_COMPRESSION_ZSTD, z.data, z.len, 1 << 20, &out), 0);
     assert_memory_equal(out.data, text, sizeof(text));
+    struct ZSTD_CCtx_s *ctx = zstd_ctx_new();
+    assert_non_null(ctx);
+    for (int level = 1; level <= 3; level += 2) {
+        buf_reset(&z);
+        assert_int_equal(compress_zstd(ctx, text, sizeof(text), level, &z), 0);
+        buf_reset(&out);
+        assert_int_equal(decompress_records(BATCH_COMPRESSION_ZSTD, z.data, z.len, 1 << 20, &out),
+                         0);
+        assert_int_equal(out.len, sizeof(text));
+        assert_memory_equal(out.data, text, sizeof(text));
+    }
+    zstd_ctx_free(ctx);
+    zstd_ctx_free(NULL);
     assert_int_equal(decompress_records(BATCH_COMPRESSION_NONE, z.data, z.len, 1 << 20, &out),
                      -ENOTSUP);
     buf_deinit(&z);

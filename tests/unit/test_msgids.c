@@ -122,7 +122,8 @@ static void make_batch(struct buf *out, int lo, int hi, int no_id_every, bool zs
     buf_init(&z, 1 << 20);
     assert_int_equal(buf_put(&z, out->data, BATCH_HEADER_BYTES), 0);
     assert_int_equal(
-        compress_zstd(out->data + BATCH_HEADER_BYTES, out->len - BATCH_HEADER_BYTES, 3, &z), 0);
+        compress_zstd(NULL, out->data + BATCH_HEADER_BYTES, out->len - BATCH_HEADER_BYTES, 3, &z),
+        0);
     be16_put(z.data + BATCH_OFF_ATTRIBUTES, BATCH_COMPRESSION_ZSTD);
     be32_put(z.data + BATCH_OFF_LENGTH, (uint32_t)(z.len - BATCH_LOG_OVERHEAD));
     be32_put(z.data + BATCH_OFF_CRC, batch_compute_crc(z.data, z.len));
