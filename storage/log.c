@@ -41,6 +41,19 @@
  * stays in memory as the batch cache, on the shard's eviction list, until an
  * append needs its buffer.
  *
+ * Syncs overlap the next write. Under flush.policy=always the step of a write
+ * ends when the write completes; its fdatasync, still running, is tracked in
+ * one of SYNCS_IN_FLIGHT_MAX slots, and the next write of the same segment
+ * may start at once. The device then writes while it flushes, so a producer
+ * with few requests in flight (Kafka's 5 per partition) is not held to one
+ * write, then one flush, then the next write. Safe because a write starts only
+ * after the previous one completed (the partial last block it rewrites is
+ * never written twice at once), and an fdatasync covers every write of its
+ * file completed before it began: each slot's sync covers its own write and
+ * all earlier ones, so the durable offset is the highest end among the syncs
+ * that completed, whatever their order. Every other step (fallocate aside)
+ * waits until no sync is in flight, and so does a write to another segment.
+ *
  * Invariants: start_offset <= flushed_offset <= durable_offset <= end offset;
  * per segment flushed <= written <= size, and memory chunks cover
  * [chunks_head->pos, size) without gaps.
@@ -71,6 +84,9 @@
 #define BLOCK_BYTES 4096u
 /* Chunks one flush writes at most (its iovec array). */
 #define FLUSH_IOV_MAX 128
+/* fdatasyncs in flight per log while later writes go on: enough to keep the
+ * device busy under Kafka's 5 requests in flight per partition. */
+#define SYNCS_IN_FLIGHT_MAX 4
 /* Offsets within a segment are u32 relative to its base, positions u32. */
 #define SEGMENT_BYTES_MAX ((uint64_t)INT32_MAX)
 #define CHECKPOINT_NAME   "recovery-checkpoint"
@@ -86,6 +102,15 @@ struct chunk {
     struct chunk *prev, *next; /* the segment's chunks, by position */
     struct chunk *lru_prev, *lru_next;
     bool cached; /* written and full (or sealed): on the shard's eviction list */
+};
+
+/* An fdatasync in flight after its write completed (see "Syncs overlap"). */
+struct sync_slot {
+    struct log *log;
+    bool used;
+    bool write_failed; /* its write failed: the sync was cancelled, it proves nothing */
+    uint64_t size;     /* the segment is on disk up to here once the sync completes */
+    int64_t next_offset;
 };
 
 struct pending_append {
@@ -145,7 +170,12 @@ struct log {
     int64_t flush_next;
     int64_t flush_max_ts;
     uint64_t flush_write_bytes;
-    bool flush_synced; /* the write in flight is linked to an fdatasync */
+    bool flush_synced;                 /* the write in flight is linked to an fdatasync */
+    struct sync_slot *flush_sync_slot; /* that fdatasync's slot, until the write completes */
+    struct sync_slot syncs[SYNCS_IN_FLIGHT_MAX];
+    unsigned syncs_count;      /* slots in use */
+    struct segment *syncs_seg; /* the segment of every sync in flight */
+    int rollback_err;          /* a write's ENOSPC, rolled back once the syncs drain */
     struct iovec iov[FLUSH_IOV_MAX];
     uint8_t *index_buf;      /* encoded index entries in flight (checkpoint, seal) */
     uint8_t *checkpoint_buf; /* CHECKPOINT_BYTES, aligned for any fd */
@@ -905,26 +935,64 @@ static void on_written(void *opaque, int res)
     }
     struct segment *seg = log->flush_seg;
     int err = step_end(log);
+    if (err == -ENOSPC && log->syncs_count > 0) {
+        /* Earlier writes are still syncing: their appends are acknowledged
+         * first, and only what this write held is rolled back after. */
+        log->rollback_err = err;
+        return;
+    }
     if (err == -ENOSPC) {
         log_rollback(log, err);
         return;
     }
     if (err != 0) {
-        log_fail(log, err, log->flush_synced ? "write+fdatasync" : "write");
+        log_fail(log, err, "write");
         return;
     }
     SL_ASSERT(log->flush_next >= log->durable_offset); /* acknowledged offsets only grow */
     seg->written = log->flush_size;
     seg->written_next_offset = log->flush_next;
     seg->written_max_timestamp = log->flush_max_ts;
+    chunks_settle(log->shard, seg);
     if (log->flush_synced) {
-        seg->flushed = log->flush_size;
-        log->flushed_offset = log->flush_next;
+        return; /* durable once its fdatasync completes (on_write_synced) */
     }
     log->durable_offset = log->flush_next;
     checkpoint_by_bytes(log, seg);
-    chunks_settle(log->shard, seg);
     pending_ack(log);
+}
+
+/* The fdatasync linked to a write: everything written before it began is on
+ * disk, up to the end of the write it follows. */
+static void on_write_synced(void *opaque, int res)
+{
+    struct sync_slot *slot = opaque;
+    struct log *log = slot->log;
+    SL_ASSERT(slot->used && log->syncs_count > 0);
+    struct segment *seg = log->syncs_seg;
+    bool cancelled = slot->write_failed || (res == -ECANCELED && log->error != 0);
+    slot->used = false;
+    if (--log->syncs_count == 0) {
+        log->syncs_seg = NULL;
+    }
+    arm(log); /* steps that wait for the syncs to drain */
+    if (res < 0 && !cancelled) {
+        log_fail(log, res, "fdatasync");
+    }
+    if (!cancelled && res >= 0 && log->error == 0) {
+        seg->flushed = SL_MAX(seg->flushed, slot->size);
+        log->flushed_offset = SL_MAX(log->flushed_offset, slot->next_offset);
+        log->durable_offset = SL_MAX(log->durable_offset, slot->next_offset);
+        checkpoint_by_bytes(log, seg);
+        pending_ack(log);
+    }
+    if (log->syncs_count == 0 && log->rollback_err != 0) {
+        int err = log->rollback_err;
+        log->rollback_err = 0;
+        if (log->error == 0) {
+            log_rollback(log, err);
+        }
+    }
 }
 
 /* Checks the write's byte count, then hands over to on_written. */
@@ -934,7 +1002,29 @@ static void on_writev(void *opaque, int res)
     if (res >= 0 && (uint64_t)res != log->flush_write_bytes) {
         res = -EIO; /* short write on a preallocated file: the device failed */
     }
+    if (res < 0 && log->flush_sync_slot != NULL) {
+        log->flush_sync_slot->write_failed = true;
+    }
+    log->flush_sync_slot = NULL;
     on_written(log, res);
+}
+
+static struct sync_slot *sync_slot_take(struct log *log, struct segment *seg)
+{
+    SL_ASSERT(log->syncs_count < SYNCS_IN_FLIGHT_MAX);
+    SL_ASSERT(log->syncs_seg == NULL || log->syncs_seg == seg); /* one segment at a time */
+    for (unsigned i = 0; i < SYNCS_IN_FLIGHT_MAX; i++) {
+        struct sync_slot *slot = &log->syncs[i];
+        if (!slot->used) {
+            *slot = (struct sync_slot){
+                .log = log, .used = true, .size = seg->size, .next_offset = seg->next_offset};
+            log->syncs_count++;
+            log->syncs_seg = seg;
+            return slot;
+        }
+    }
+    SL_ASSERT(false); /* syncs_count said a slot was free */
+    return NULL;
 }
 
 static void start_write(struct log *log, struct segment *seg)
@@ -977,14 +1067,16 @@ static void start_write(struct log *log, struct segment *seg)
     log->flush_max_ts = seg->max_timestamp;
     log->flush_write_bytes = end - from;
     log->flush_synced = sync;
+    log->flush_sync_slot = sync ? sync_slot_take(log, seg) : NULL;
     int err = ring_writev(log->shard->ring, seg->write_fd, log->iov, n, (off_t)from,
-                          sync ? RING_F_LINK : 0, on_writev, log);
+                          sync ? RING_F_LINK | RING_F_PROMPT : 0, on_writev, log);
     SL_ASSERT(err == 0); /* space was checked above */
     log->step_ops = 1;
     if (sync) {
-        err = ring_fdatasync(log->shard->ring, seg->write_fd, 0, on_written, log);
+        /* Not part of the step: the next write may start while it runs. */
+        err = ring_fdatasync(log->shard->ring, seg->write_fd, 0, on_write_synced,
+                             log->flush_sync_slot);
         SL_ASSERT(err == 0);
-        log->step_ops = 2;
     }
 }
 
@@ -1236,11 +1328,20 @@ static bool flush_work_left(const struct log *log)
  */
 static void flush_kick(struct log *log)
 {
-    if (log->step != STEP_IDLE || log->error != 0 || log->needs_repair) {
+    if (log->step != STEP_IDLE || log->error != 0 || log->needs_repair || log->rollback_err != 0) {
         return;
     }
     struct segment *seg = oldest_unsealed(log);
     bool active = seg == active_segment(log);
+    if (log->syncs_count > 0) {
+        /* Only the next write of the same segment overlaps the syncs; the
+         * rest waits until they have drained (their completions re-arm). */
+        if (active && seg == log->syncs_seg && !log->sync_wanted && !log->checkpoint_wanted &&
+            seg->written < seg->size && log->syncs_count < SYNCS_IN_FLIGHT_MAX) {
+            start_write(log, seg);
+        }
+        return;
+    }
     if (!active) {
         if (seg->written < seg->size) {
             start_write(log, seg);
@@ -2266,7 +2367,7 @@ void log_abandon(struct log *log)
         return;
     }
     /* Operations in flight point at this log: let them land first. */
-    while (log->step != STEP_IDLE || log->reads > 0 || log->unlinks > 0) {
+    while (log->step != STEP_IDLE || log->syncs_count > 0 || log->reads > 0 || log->unlinks > 0) {
         ring_drain(log->shard->ring);
     }
     log_free(log);
@@ -2313,8 +2414,8 @@ int log_close(struct log *log)
         if (ev_is_active(&log->prepare)) {
             ev_prepare_stop(log->shard->loop, &log->prepare);
         }
-        if (log->step == STEP_IDLE && log->reads == 0 && log->unlinks == 0 &&
-            (log->error != 0 || log->needs_repair || !flush_work_left(log))) {
+        if (log->step == STEP_IDLE && log->syncs_count == 0 && log->reads == 0 &&
+            log->unlinks == 0 && (log->error != 0 || log->needs_repair || !flush_work_left(log))) {
             break;
         }
         flush_kick(log);

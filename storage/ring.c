@@ -479,7 +479,7 @@ static struct ring_op *ring_op_begin(struct ring *ring, enum ring_op_kind kind, 
     /* Submitting after ring_free returned is a use after free. */
     SL_ASSERT(!ring->free_deferred);
     *rc = -EINVAL;
-    if (cb == NULL || (flags & ~RING_F_LINK) != 0) {
+    if (cb == NULL || (flags & ~(RING_F_LINK | RING_F_PROMPT)) != 0) {
         return NULL;
     }
     /* Links join READV, WRITEV and FSYNC/FDATASYNC only, on both sides of the link. */

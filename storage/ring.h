@@ -64,6 +64,11 @@ struct ring_config {
 #define RING_THREADS_MAX     64
 
 #define RING_F_LINK 0x1u
+/* With RING_F_LINK: the op's completion is wanted as soon as it happens. The
+ * io_uring backend otherwise folds a linked read or write's success into its
+ * successor's completion (one wake-up for a write+fdatasync); with this flag
+ * the write's callback may run while the fdatasync is still going. */
+#define RING_F_PROMPT 0x2u
 
 typedef void ring_cb(void *opaque, int res);
 

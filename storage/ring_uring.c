@@ -20,10 +20,11 @@
  * unless it says -ECANCELED; a failed or short op always posts its own CQE,
  * since the kernel drops the skip flag on failure. It then also suppresses
  * the -ECANCELED CQEs of the rest of that chain (REQ_F_SKIP_LINK_CQES), so
- * those are delivered here, from the failed op's CQE. Ops whose opcode the running kernel lacks
- * (io_uring's probe says so, e.g. IORING_OP_FTRUNCATE before Linux 6.9) go to a thread pool created
- * for that purpose only; links never involve them (only READV, WRITEV and FSYNC link, and every
- * io_uring has those).
+ * those are delivered here, from the failed op's CQE. RING_F_PROMPT opts a
+ * write out of the skip, when its caller acts on its completion at once. Ops whose opcode the
+ * running kernel lacks (io_uring's probe says so, e.g. IORING_OP_FTRUNCATE before Linux 6.9) go to
+ * a thread pool created for that purpose only; links never involve them (only READV, WRITEV and
+ * FSYNC link, and every io_uring has those).
  */
 #include <errno.h>
 #include <liburing.h>
@@ -218,7 +219,7 @@ void ring_uring_queue(struct ring *ring, struct ring_op *op)
         u->link_open = NULL;
     }
     bool rw = op->kind == RING_OP_READV || op->kind == RING_OP_WRITEV;
-    if (u->cqe_skip && rw && (op->flags & RING_F_LINK) != 0) {
+    if (u->cqe_skip && rw && (op->flags & RING_F_LINK) != 0 && (op->flags & RING_F_PROMPT) == 0) {
         u->link_open = op;
         u->link_open_sqe = sqe;
     }

@@ -307,6 +307,39 @@ static void test_ring_link_write_fdatasync_in_order(void **state)
     close(fd);
 }
 
+/* RING_F_PROMPT: the linked write reports itself (full byte count, before its
+ * fdatasync) instead of being folded into the sync's completion; a failed
+ * one still cancels the rest of its chain. */
+static void test_ring_link_prompt_write_reports_itself(void **state)
+{
+    struct fixture *fx = *state;
+    int fd = open_file(fx, "prompt", O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t buf[512];
+    fill_pattern(buf, sizeof(buf), 7);
+    struct iovec v = {buf, sizeof(buf)};
+    struct call c[4];
+    calls_init(c, 4, fx);
+    struct ring *r = fx->ring;
+    unsigned flags = RING_F_LINK | RING_F_PROMPT;
+    assert_int_equal(SUBMIT(fx, ring_writev(r, fd, &v, 1, 0, flags, call_cb, &c[0])), 0);
+    assert_int_equal(SUBMIT(fx, ring_fdatasync(r, fd, 0, call_cb, &c[1])), 0);
+    run(fx);
+    assert_int_equal(c[0].fired, 1);
+    assert_int_equal(c[1].fired, 1);
+    assert_int_equal(c[0].res, 512);
+    assert_int_equal(c[1].res, 0);
+    assert_true(c[0].seq < c[1].seq);
+    /* A write at a bad offset fails and cancels its sync. */
+    assert_int_equal(SUBMIT(fx, ring_writev(r, -1, &v, 1, 0, flags, call_cb, &c[2])), 0);
+    assert_int_equal(SUBMIT(fx, ring_fdatasync(r, fd, 0, call_cb, &c[3])), 0);
+    run(fx);
+    assert_int_equal(c[2].res, -EBADF);
+    assert_int_equal(c[3].res, -ECANCELED);
+    assert_int_equal(file_size(fd), 512);
+    close(fd);
+}
+
 static void test_ring_link_failure_cancels_rest(void **state)
 {
     struct fixture *fx = *state;
@@ -437,7 +470,7 @@ static void test_ring_refuses_bad_arguments(void **state)
     memset(long_path, 'x', sizeof(long_path) - 1);
     long_path[PATH_MAX] = '\0';
     int dirfd = fx->dirfd;
-    assert_int_equal(ring_fsync(r, dirfd, 0x2, call_cb, &c[0]), -EINVAL);
+    assert_int_equal(ring_fsync(r, dirfd, 0x4, call_cb, &c[0]), -EINVAL);
     assert_int_equal(ring_fsync(r, dirfd, 0, NULL, NULL), -EINVAL);
     assert_int_equal(ring_writev(r, dirfd, &v, 1, -1, 0, call_cb, &c[0]), -EINVAL);
     assert_int_equal(ring_writev(r, dirfd, &v, 0, 0, 0, call_cb, &c[0]), -EINVAL);
@@ -1143,6 +1176,8 @@ static void test_ring_fault_plan_refuses_success_codes(void **state)
         cmocka_unit_test_setup_teardown(test_ring_write_read_direct, setup, fixture_teardown),     \
         cmocka_unit_test_setup_teardown(test_ring_writev_several_iovecs, setup, fixture_teardown), \
         cmocka_unit_test_setup_teardown(test_ring_link_write_fdatasync_in_order, setup,            \
+                                        fixture_teardown),                                         \
+        cmocka_unit_test_setup_teardown(test_ring_link_prompt_write_reports_itself, setup,         \
                                         fixture_teardown),                                         \
         cmocka_unit_test_setup_teardown(test_ring_link_failure_cancels_rest, setup,                \
                                         fixture_teardown),                                         \
