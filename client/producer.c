@@ -763,19 +763,43 @@ static void expire_pending(sl_client *c, int64_t now_ms, int64_t *next_ms)
     }
 }
 
-/* Seals lingered batches, expires old ones, connects to the leaders that
- * have batches waiting. */
+/* Whether a batch sealed now would go out at once: nothing of p waits before
+ * it, p has a request slot left, and its leader's connection takes one. */
+static bool could_send_now(sl_client *c, const struct slc_part *p, int64_t now_ms)
+{
+    if (p->q_head != NULL || p->hold || now_ms < p->retry_at_ms || p->leader < 0 ||
+        p->inflight >= SLC_INFLIGHT_PER_PARTITION_MAX ||
+        (p->inflight > 0 && p->inflight_node != p->leader)) {
+        return false;
+    }
+    const struct slc_broker *b = slc_broker_find(c, p->leader);
+    return b != NULL && slc_broker_can_send(c, b, SLC_REQ_PRODUCE);
+}
+
+/*
+ * Seals each open batch whose linger.ms is over, but only when it could be
+ * sent at once. While a partition's requests are all in flight its open batch
+ * goes on filling (up to batch.size) and is sealed when an answer frees a
+ * slot, as Kafka's accumulator drains a batch only when it can send it: with
+ * linger.ms=0 the batches then grow with the load instead of queueing as
+ * one-message requests behind the 5 in flight. Also expires old batches and
+ * connects to the leaders that have batches waiting.
+ */
 static void tick_parts(sl_client *c, int64_t now_ms, int64_t *next_ms)
 {
     for (struct slc_part *p = c->active, *next; p != NULL; p = next) {
         next = p->active_next;
         if (p->open != NULL) {
             int64_t due = p->open->opened_ms + c->conf->linger_ms;
-            if (c->flushing || now_ms >= due) {
+            if (c->flushing || (now_ms >= due && could_send_now(c, p, now_ms))) {
                 slc_part_seal(c, p);
-            } else {
+            } else if (now_ms < due) {
                 *next_ms = SL_MIN(*next_ms, due);
+            } else if (now_ms < p->retry_at_ms) {
+                *next_ms = SL_MIN(*next_ms, p->retry_at_ms);
             }
+            /* Otherwise an answer or a connection wakes the loop, and the
+             * next round seals it. */
         }
         expire_part(c, p, now_ms, next_ms);
         if (p->leader < 0) {

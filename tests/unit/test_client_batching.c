@@ -22,6 +22,7 @@
 #include "client/internal.h"
 #include "proto/batch.h"
 #include "proto/compress.h"
+#include "tests/lib/client_fake.h"
 
 #define TS          1700000000000LL /* a fixed record timestamp: deltas are 0 */
 #define REPORTS_MAX 4096
@@ -169,13 +170,26 @@ static void test_client_batching_large_record_alone(void **state)
     sl_close(c, 0);
 }
 
+/* Seals the open batch of p by linger at now_ms and expects it sent: p's
+ * requests in flight grow by one. */
+static void linger_sends(sl_client *c, struct slc_part *p, int64_t now_ms)
+{
+    uint32_t before = p->inflight;
+    int64_t next = INT64_MAX;
+    slc_producer_tick(c, now_ms, &next);
+    assert_null(p->open);
+    assert_int_equal(queued_batches(p), 0);
+    assert_int_equal(p->inflight, before + 1);
+}
+
 static void test_client_batching_linger(void **state)
 {
     (void)state;
     struct reports r = {0};
     const char *conf[] = {"linger.ms", "50"};
     sl_client *c = client_new(&r, conf, 2);
-    struct slc_topic *t = topic_with(c, "t", 1, -1);
+    int fd = tu_client_attach(c, 1, NULL, 0); /* a leader that takes requests */
+    struct slc_topic *t = topic_with(c, "t", 1, 1);
     struct slc_part *p = t->parts[0];
     assert_int_equal(produce(c, "t", 0, NULL, "v", 1, 0), SL_OK);
     assert_non_null(p->open);
@@ -185,19 +199,40 @@ static void test_client_batching_linger(void **state)
     assert_non_null(p->open);
     assert_int_equal(next, opened + 50);
     assert_int_equal(produce(c, "t", 0, NULL, "w", 1, 1), SL_OK);
+    assert_int_equal(p->open->count, 2);
+    linger_sends(c, p, opened + 50);
+    /* Up to 5 requests in flight, each lingered batch goes at once. */
+    for (uint32_t i = 1; i < SLC_INFLIGHT_PER_PARTITION_MAX; i++) {
+        assert_int_equal(produce(c, "t", 0, NULL, "x", 1, 2), SL_OK);
+        linger_sends(c, p, p->open->opened_ms + 50);
+    }
+    /* Then a lingered batch is not sealed to wait in the queue: it goes on
+     * filling, and nothing asks to wake for it before an answer comes. */
+    assert_int_equal(produce(c, "t", 0, NULL, "y", 1, 3), SL_OK);
+    int64_t due = p->open->opened_ms + 50;
     next = INT64_MAX;
-    slc_producer_tick(c, opened + 50, &next);
+    slc_producer_tick(c, due + 10, &next);
+    assert_non_null(p->open);
+    assert_int_equal(queued_batches(p), 0);
+    assert_true(next > due + 10);
+    assert_int_equal(produce(c, "t", 0, NULL, "z", 1, 4), SL_OK);
+    assert_int_equal(p->open->count, 2);
+    /* A flush seals without waiting. */
+    c->flushing = true;
+    next = INT64_MAX;
+    slc_producer_tick(c, due + 10, &next);
+    c->flushing = false;
     assert_null(p->open);
     assert_int_equal(queued_batches(p), 1);
     assert_int_equal(p->q_head->count, 2);
-    /* A flush seals without waiting. */
-    assert_int_equal(produce(c, "t", 0, NULL, "x", 1, 2), SL_OK);
-    c->flushing = true;
+    /* Without a leader a lingered batch waits open as well. */
+    struct slc_topic *u = topic_with(c, "u", 1, -1);
+    assert_int_equal(produce(c, "u", 0, NULL, "a", 1, 5), SL_OK);
     next = INT64_MAX;
-    slc_producer_tick(c, p->open->opened_ms, &next);
-    c->flushing = false;
-    assert_null(p->open);
-    assert_int_equal(queued_batches(p), 2);
+    slc_producer_tick(c, u->parts[0]->open->opened_ms + 60, &next);
+    assert_non_null(u->parts[0]->open);
+    assert_int_equal(queued_batches(u->parts[0]), 0);
+    close(fd);
     sl_close(c, 0);
 }
 
@@ -323,7 +358,9 @@ static void test_client_batching_delivery_timeout(void **state)
     assert_int_equal(produce(c, "t", 0, NULL, "a", 1, 1), SL_OK);
     int64_t enq = t->parts[0]->open->oldest_enq_ms;
     int64_t next = INT64_MAX;
-    slc_producer_tick(c, enq + 10, &next); /* lingered: sealed, queued */
+    c->flushing = true; /* sealed, queued: no leader to take it */
+    slc_producer_tick(c, enq + 10, &next);
+    c->flushing = false;
     assert_int_equal(queued_batches(t->parts[0]), 1);
     assert_int_equal(produce(c, "t", 1, NULL, "b", 1, 2), SL_OK);
     next = INT64_MAX;
@@ -331,7 +368,8 @@ static void test_client_batching_delivery_timeout(void **state)
     assert_int_equal(slc_dispatch(c), 0);
     assert_true(next <= enq + 1000);
     /* Both the queued batch and the open one (b was produced within a few
-     * ms of a) have waited their 1000 ms. */
+     * ms of a, lingered, and without a leader stayed open) have waited
+     * their 1000 ms. */
     slc_producer_tick(c, enq + 1000 + 100, &next);
     assert_int_equal(slc_dispatch(c), 2);
     for (size_t i = 0; i < 2; i++) {
