@@ -24,8 +24,12 @@
 
 #include "client/bench/bench.h"
 
-/* Messages produced between two sl_poll(0): I/O keeps up with the queue. */
-#define PRODUCE_BURST_MAX 1000
+/* Messages, and value bytes, produced between two sl_poll(0). libsluice does
+ * its I/O only inside sl_poll, on this thread: a burst is as long as an
+ * answer waits to be read and a half-sent request waits for the rest of its
+ * bytes, so it is kept to about what the socket takes in one go. */
+#define PRODUCE_BURST_MAX       1000
+#define PRODUCE_BURST_BYTES_MAX (64 * 1024)
 /* How long a producer waits in sl_poll when it is ahead or the queue is full. */
 #define PRODUCER_WAIT_MS 1
 /* sl_consume's wait, so that stop_consuming is seen. */
@@ -159,8 +163,10 @@ static uint64_t producer_quota(const struct bench_producer *p)
 static uint64_t producer_due(const struct bench_producer *p, uint64_t sent, uint64_t left)
 {
     const struct bench *b = p->bench;
+    uint64_t burst = PRODUCE_BURST_BYTES_MAX / b->opt.size_max;
+    burst = burst < 1 ? 1 : burst > PRODUCE_BURST_MAX ? PRODUCE_BURST_MAX : burst;
     if (b->opt.rate <= 0) {
-        return left < PRODUCE_BURST_MAX ? left : PRODUCE_BURST_MAX;
+        return left < burst ? left : burst;
     }
     double per_producer = b->opt.rate / b->opt.producers;
     double elapsed_s = (double)(bench_now_ns() - b->clock.start_ns) / 1e9;
@@ -168,7 +174,7 @@ static uint64_t producer_due(const struct bench_producer *p, uint64_t sent, uint
     if (due <= 0) {
         return 0;
     }
-    uint64_t most = left < PRODUCE_BURST_MAX ? left : PRODUCE_BURST_MAX;
+    uint64_t most = left < burst ? left : burst;
     return due > (double)most ? most : (uint64_t)due;
 }
 
