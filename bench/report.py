@@ -228,7 +228,8 @@ def scenarios(runner, broker, scratch):
 
 # ---------------------------------------------------------------- the report
 
-def case(name, res, what, limit=None, limit_name=None, target=None, ok=None):
+def case(name, res, what, limit=None, limit_name=None, target=None, ok=None, short=None):
+    """short(res), for a missed target: by how much, in words."""
     """A row in the benchmark scripts' shared shape."""
     row = {"case": what, "scenario": name, "value": None, "unit": None, "result": "failed",
            "reference": limit_name, "reference_value": limit, "ratio": None,
@@ -254,6 +255,8 @@ def case(name, res, what, limit=None, limit_name=None, target=None, ok=None):
         row["ratio"] = round(mb / limit, 3)
     if ok is not None:
         row["status"] = "pass" if ok(res) else "miss"
+        if row["status"] == "miss" and short is not None:
+            row["status"] += " (%s)" % short(res)
     return row
 
 
@@ -266,7 +269,7 @@ def cases_of(results, fio_mb):
     for size in (100, 1024, 16384):
         for acks in ("1", "all"):
             name = "produce-%d-acks%s" % (size, acks)
-            target = ok = None
+            target = ok = short = None
             if size == 100:
                 target = ">= 1,000,000 msgs/s"
                 ok = (lambda r: r["results"]["produce"]["msgs_per_s"] >= 1e6)
@@ -274,13 +277,17 @@ def cases_of(results, fio_mb):
                 target = ">= 0.8x fio (O_DIRECT + fdatasync, 1 MiB)"
                 ok = (lambda r: fio_mb and
                       r["results"]["produce"]["msgs_per_s"] * 1024 / 1e6 >= 0.8 * fio_mb)
+                short = (lambda r: "by %.0f%%" % (100 - 100 * r["results"]["produce"]["msgs_per_s"]
+                                                  * 1024 / 1e6 / (0.8 * fio_mb)))
             out.append(case(name, results.get(name), "produce %s, acks=%s, 1 producer, max rate" %
                             (size_text(size), acks), fio_mb, "fio 1 MiB O_DIRECT+fdatasync",
-                            target, ok))
+                            target, ok, short))
     out.append(case("latency", results.get("latency"),
                     "1 KiB acks=all at half the maximum rate, linger.ms=0, a tailing consumer",
                     target="e2e p99 <= 1 ms",
-                    ok=lambda r: r["results"]["e2e_latency_us"]["p99"] <= 1000))
+                    ok=lambda r: r["results"]["e2e_latency_us"]["p99"] <= 1000,
+                    short=lambda r: "p99 %.0fx the target" %
+                    (r["results"]["e2e_latency_us"]["p99"] / 1000.0)))
     out.append(case("consume-cache", results.get("consume-cache"),
                     "consume 1 KiB records just written (batch and page cache)"))
     disk = results.get("consume-disk")
@@ -332,6 +339,18 @@ def other_reports():
         with open(path) as f:
             data = json.load(f)
         out.append((title, name, data))
+    return out
+
+
+def md_tables(path):
+    """The table lines of a results .md, each table followed by a blank line."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("|"):
+                out.append(line.rstrip("\n"))
+            elif out and out[-1] != "":
+                out.append("")
     return out
 
 
@@ -418,12 +437,21 @@ def write_report(path, charts_rel, results, cases, limits, scratch):
     for title, name, data in other_reports():
         lines.append("## %s" % title)
         lines.append("")
-        lines.append("From `bench/results/%s.json` (commit %s%s, %s); the full table with its "
-                     "method is `bench/results/%s.md`." % (
-                         name, data.get("commit"), ", quick" if data.get("quick") else "",
-                         data.get("date"), name))
-        lines.append("")
-        lines.extend(other_table(name, data))
+        md_path = os.path.join(RESULTS, name + ".md")
+        if data.get("quick") and not QUICK and os.path.exists(md_path):
+            # A quick run's figures must not stand in for a full one: the
+            # tables of the script's last full run, as its .md keeps them.
+            lines.append("From `bench/results/%s.md` (its last full run; the newer `%s.json` "
+                         "is a quick run of commit %s)." % (name, name, data.get("commit")))
+            lines.append("")
+            lines.extend(md_tables(md_path))
+        else:
+            lines.append("From `bench/results/%s.json` (commit %s%s, %s); the full table with "
+                         "its method is `bench/results/%s.md`." % (
+                             name, data.get("commit"), ", quick" if data.get("quick") else "",
+                             data.get("date"), name))
+            lines.append("")
+            lines.extend(other_table(name, data))
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
