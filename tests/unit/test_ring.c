@@ -307,19 +307,29 @@ static void test_ring_link_write_fdatasync_in_order(void **state)
     close(fd);
 }
 
+/* A file for a chain test, one 512-byte block of pattern 7 in buf (v points at
+ * it) and n fresh calls. Returns the file's fd. */
+static int chain_setup(struct fixture *fx, const char *name, uint8_t buf[512], struct iovec *v,
+                       struct call *c, size_t n)
+{
+    int fd = open_file(fx, name, O_RDWR);
+    assert_true(fd >= 0);
+    fill_pattern(buf, 512, 7);
+    *v = (struct iovec){buf, 512};
+    calls_init(c, n, fx);
+    return fd;
+}
+
 /* RING_F_PROMPT: the linked write reports itself (full byte count, before its
  * fdatasync) instead of being folded into the sync's completion; a failed
  * one still cancels the rest of its chain. */
 static void test_ring_link_prompt_write_reports_itself(void **state)
 {
     struct fixture *fx = *state;
-    int fd = open_file(fx, "prompt", O_RDWR);
-    assert_true(fd >= 0);
     uint8_t buf[512];
-    fill_pattern(buf, sizeof(buf), 7);
-    struct iovec v = {buf, sizeof(buf)};
+    struct iovec v;
     struct call c[4];
-    calls_init(c, 4, fx);
+    int fd = chain_setup(fx, "prompt", buf, &v, c, 4);
     struct ring *r = fx->ring;
     unsigned flags = RING_F_LINK | RING_F_PROMPT;
     assert_int_equal(SUBMIT(fx, ring_writev(r, fd, &v, 1, 0, flags, call_cb, &c[0])), 0);
@@ -379,13 +389,10 @@ static void test_ring_link_failure_cancels_rest(void **state)
 static void test_ring_link_middle_failure(void **state)
 {
     struct fixture *fx = *state;
-    int fd = open_file(fx, "middle", O_RDWR);
-    assert_true(fd >= 0);
     uint8_t buf[512];
-    fill_pattern(buf, sizeof(buf), 7);
-    struct iovec v = {buf, sizeof(buf)};
+    struct iovec v;
     struct call c[4];
-    calls_init(c, 4, fx);
+    int fd = chain_setup(fx, "middle", buf, &v, c, 4);
     struct ring *r = fx->ring;
     assert_int_equal(SUBMIT(fx, ring_writev(r, fd, &v, 1, 0, RING_F_LINK, call_cb, &c[0])), 0);
     assert_int_equal(SUBMIT(fx, ring_writev(r, -1, &v, 1, 512, RING_F_LINK, call_cb, &c[1])), 0);
