@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "bench/args.h"
 #include "common/assert.h"
@@ -58,6 +59,8 @@
 #define STALL_WAIT_MS 1000
 /* How long stream requests (create, delete) may take. */
 #define SETUP_WAIT_MS 15000
+/* Between two connection attempts to a server that is not listening yet. */
+#define CONNECT_RETRY_MS 100
 /* Distinct failure codes named in the report; more are counted as "other". */
 #define ERROR_KINDS_MAX 8
 
@@ -285,6 +288,13 @@ static int nats_failed(const char *what, natsStatus s)
     return -EIO;
 }
 
+static void nsleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
 static int connect_to(const struct opts *o, natsConnection **nc)
 {
     natsOptions *nopts = NULL;
@@ -295,8 +305,13 @@ static int connect_to(const struct opts *o, natsConnection **nc)
     if (s == NATS_OK) {
         s = natsOptions_SetTimeout(nopts, SETUP_WAIT_MS);
     }
-    if (s == NATS_OK) {
+    /* A server just started may not listen yet: try again for a while. */
+    for (int waited_ms = 0; s == NATS_OK || s == NATS_NO_SERVER; waited_ms += CONNECT_RETRY_MS) {
         s = natsConnection_Connect(nc, nopts);
+        if (s != NATS_NO_SERVER || waited_ms >= SETUP_WAIT_MS) {
+            break;
+        }
+        nsleep_ms(CONNECT_RETRY_MS);
     }
     natsOptions_Destroy(nopts); /* the connection keeps a copy */
     return s == NATS_OK ? 0 : nats_failed("connect", s);
