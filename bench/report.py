@@ -129,6 +129,26 @@ def fio_limit(scratch):
     return job["bw_bytes"] / 1e6  # MB/s
 
 
+def fio_sync_latency(scratch):
+    """(p50, p99) in us of one 4 KiB O_DIRECT write plus its fdatasync: the
+    disk's own floor under an acknowledgement that waits for the disk."""
+    if shutil.which("fio") is None:
+        return None
+    r = subprocess.run(["fio", "--name=floor", "--directory=" + scratch, "--rw=write",
+                        "--bs=4k", "--size=256m", "--direct=1", "--fdatasync=1",
+                        "--ioengine=psync", "--time_based", "--runtime=" + ("1" if QUICK else "5"),
+                        "--output-format=json"], capture_output=True, text=True)
+    for f in os.listdir(scratch):
+        if f.startswith("floor."):
+            os.unlink(os.path.join(scratch, f))
+    if r.returncode != 0:
+        log("fio (latency) failed: " + r.stderr.strip()[:200])
+        return None
+    job = json.loads(r.stdout)["jobs"][0]
+    write, sync = job["write"]["clat_ns"]["percentile"], job["sync"]["lat_ns"]["percentile"]
+    return [(write[k] + sync[k]) / 1000.0 for k in ("50.000000", "99.000000")]
+
+
 def iperf3_limit():
     if shutil.which("iperf3") is None:
         return None
@@ -264,7 +284,7 @@ def us_text(us):
     return "%d us" % us if us < 10000 else "%.1f ms" % (us / 1000.0)
 
 
-def cases_of(results, fio_mb):
+def cases_of(results, fio_mb, floor_us=None):
     out = []
     for size in (100, 1024, 16384):
         for acks in ("1", "all"):
@@ -282,8 +302,11 @@ def cases_of(results, fio_mb):
             out.append(case(name, results.get(name), "produce %s, acks=%s, 1 producer, max rate" %
                             (size_text(size), acks), fio_mb, "fio 1 MiB O_DIRECT+fdatasync",
                             target, ok, short))
+    floor = ("; the disk's own 4 KiB write+fdatasync: p50 %s, p99 %s" %
+             (us_text(floor_us[0]), us_text(floor_us[1]))) if floor_us else ""
     out.append(case("latency", results.get("latency"),
-                    "1 KiB acks=all at half the maximum rate, linger.ms=0, a tailing consumer",
+                    "1 KiB acks=all at half the maximum rate, linger.ms=0, a tailing consumer"
+                    + floor,
                     target="e2e p99 <= 1 ms",
                     ok=lambda r: r["results"]["e2e_latency_us"]["p99"] <= 1000,
                     short=lambda r: "p99 %.0fx the target" %
@@ -414,6 +437,10 @@ def write_report(path, charts_rel, results, cases, limits, scratch):
                  "%.0f" % limits["fio_mb_s"] if limits["fio_mb_s"] else "not measured"),
              "| network | iperf3 over loopback, one stream | %s |" % (
                  "%.0f" % limits["iperf3_mb_s"] if limits["iperf3_mb_s"] else "not measured"),
+             "", "Durable-write latency (the floor of an acknowledgement that waits for the "
+             "disk): fio, 4 KiB O_DIRECT writes, fdatasync after each, write plus sync: %s." % (
+                 "p50 %s, p99 %s" % (us_text(limits["sync_us"][0]), us_text(limits["sync_us"][1]))
+                 if limits.get("sync_us") else "not measured"),
              "", "## sluice-bench scenarios", "",
              "One sluiced, one topic per scenario (keyless 1 KiB values unless named, random "
              "bytes, sticky partitioner), libsluice clients in one process; MB are 10^6 bytes "
@@ -470,7 +497,7 @@ def render_only(out_dir):
         results[name]["command"] = command
     if "consume-disk" in results:
         results["consume-disk"]["page_cache_dropped"] = saved.get("page_cache_dropped", False)
-    cases = cases_of(results, saved["limits"]["fio_mb_s"])
+    cases = cases_of(results, saved["limits"]["fio_mb_s"], saved["limits"].get("sync_us"))
     write_report(os.path.join(out_dir, "REPORT.md"), "charts", results, cases, saved["limits"],
                  out_dir)
     return 0
@@ -493,7 +520,8 @@ def main():
     charts_dir = os.path.join(out_dir, "charts")
     for d in (scratch, runs_dir, charts_dir):
         os.makedirs(d, exist_ok=True)
-    limits = {"fio_mb_s": fio_limit(scratch), "iperf3_mb_s": iperf3_limit()}
+    limits = {"fio_mb_s": fio_limit(scratch), "iperf3_mb_s": iperf3_limit(),
+              "sync_us": fio_sync_latency(scratch)}
     log("limits: fio %s MB/s, iperf3 %s MB/s" % (limits["fio_mb_s"], limits["iperf3_mb_s"]))
     broker = Broker(build, scratch)
     runner = Runner(build, broker, runs_dir)
@@ -506,7 +534,7 @@ def main():
     jsons = [os.path.join(runs_dir, n + ".json") for n, r in runner.results.items() if r]
     subprocess.run([sys.executable, os.path.join(REPO, "bench", "plot.py"), charts_dir] + jsons,
                    stdout=subprocess.DEVNULL)
-    cases = cases_of(runner.results, limits["fio_mb_s"])
+    cases = cases_of(runner.results, limits["fio_mb_s"], limits["sync_us"])
     report = os.path.join(out_dir, "REPORT.md")
     write_report(report, "charts", runner.results, cases, limits, out_dir)
     commands = {n: r["command"] for n, r in runner.results.items() if r}
