@@ -276,28 +276,41 @@ static void write_header(struct slc_batch *b)
     be32_put(p + BATCH_OFF_CRC, batch_compute_crc(p, b->arena.len));
 }
 
-int slc_batch_seal(struct slc_batch *b, int compression, int level, struct ZSTD_CCtx_s *zstd,
-                   struct buf *scratch)
+void slc_batch_seal_plain(struct slc_batch *b)
 {
     SL_ASSERT(b->count > 0 && b->wire == NULL);
     /* The arena holds the header's room and every record, nothing else. */
     SL_ASSERT(b->arena.len == b->encoded_bytes);
     write_header(b);
-    if (compression == SLC_COMPRESSION_ZSTD) {
-        buf_reset(scratch);
-        int rc = compress_batch(&b->arena, level, zstd, scratch);
-        rc = rc == 0 ? take_wire(b, scratch) : rc;
-        if (rc != 0) {
-            return rc == -EIO ? -EIO : -ENOMEM;
-        }
-    } else {
-        /* The arena is the wire form: keep its block, no copy. */
-        b->wire = b->arena.data;
-        b->wire_len = b->arena.len;
-        b->arena.data = NULL;
-        b->arena.len = 0;
-        b->arena.cap = 0;
+}
+
+int slc_batch_compress(struct slc_batch *b, int level, struct ZSTD_CCtx_s *zstd,
+                       struct buf *scratch)
+{
+    SL_ASSERT(b->wire == NULL && b->arena.len == b->encoded_bytes);
+    buf_reset(scratch);
+    int rc = compress_batch(&b->arena, level, zstd, scratch);
+    rc = rc == 0 ? take_wire(b, scratch) : rc;
+    if (rc != 0) {
+        return rc == -EIO ? -EIO : -ENOMEM;
     }
+    free_open_state(b);
+    return 0;
+}
+
+int slc_batch_seal(struct slc_batch *b, int compression, int level, struct ZSTD_CCtx_s *zstd,
+                   struct buf *scratch)
+{
+    slc_batch_seal_plain(b);
+    if (compression == SLC_COMPRESSION_ZSTD) {
+        return slc_batch_compress(b, level, zstd, scratch);
+    }
+    /* The arena is the wire form: keep its block, no copy. */
+    b->wire = b->arena.data;
+    b->wire_len = b->arena.len;
+    b->arena.data = NULL;
+    b->arena.len = 0;
+    b->arena.cap = 0;
     free_open_state(b);
     return 0;
 }

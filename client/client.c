@@ -30,6 +30,7 @@
 
 #include "client/internal.h"
 #include "common/assert.h"
+#include "proto/compress.h"
 #include "proto/errors.h"
 
 /* Events taken per epoll_wait. */
@@ -223,6 +224,10 @@ static void handle_events(sl_client *c, const struct epoll_event *evs, int n, in
             c->timer_armed_ms = INT64_MAX;
             continue;
         }
+        if (slc_compressor_owns_event(c, evs[i].data.ptr)) {
+            slc_compressor_reap(c);
+            continue;
+        }
         slc_broker_event(c, evs[i].data.ptr, evs[i].events, now_ms);
     }
 }
@@ -361,6 +366,7 @@ sl_err sl_topic_partitions(sl_client *c, const char *topic, int timeout_ms, int3
 
 static void client_free(sl_client *c)
 {
+    slc_compressor_stop(c); /* before the batches it may hold go */
     slc_brokers_end_calls(c, slc_now_ms());
     for (uint32_t i = 0; i < c->broker_count; i++) {
         slc_broker_free(c->brokers[i]);
@@ -374,6 +380,7 @@ static void client_free(sl_client *c)
     close(c->epfd);
     close(c->timerfd);
     buf_deinit(&c->scratch);
+    zstd_ctx_free(c->zstd);
     free(c->arena_mem);
     slc_group_free(c->group);
     slc_consumer_free(c->cons);

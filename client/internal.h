@@ -220,6 +220,10 @@ struct slc_batch {
     sl_err err;
     int64_t base_offset;
     int64_t log_append_time;
+    /* compression thread (compressor.c) */
+    bool compressing;        /* queued but still the thread's: not sent, expired or freed */
+    int zerr;                /* the thread's outcome: 0, -ENOMEM, -EIO */
+    struct slc_batch *znext; /* its lists, under its lock */
 };
 
 /* A new open batch; NULL when out of memory. */
@@ -240,11 +244,33 @@ int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, in
  * is reused between calls (its block may be exchanged for the batch's). */
 int slc_batch_seal(struct slc_batch *b, int compression, int level, struct ZSTD_CCtx_s *zstd,
                    struct buf *scratch);
+/* slc_batch_seal in two steps, for the compression thread: the header (the
+ * arena becomes the plain batch), then its compression into wire, which
+ * frees the arena. slc_batch_compress touches only arena and wire. */
+void slc_batch_seal_plain(struct slc_batch *b);
+int slc_batch_compress(struct slc_batch *b, int level, struct ZSTD_CCtx_s *zstd,
+                       struct buf *scratch);
 /* Writes producer id, epoch and base sequence into the sealed batch and
  * recomputes its CRC. */
 void slc_batch_stamp(struct slc_batch *b, int64_t producer_id, int16_t epoch, int32_t base_seq);
 /* Kafka's sequence arithmetic: seq + n, wrapping past INT32_MAX to 0. */
 int32_t slc_seq_add(int32_t seq, uint32_t n);
+
+/* ================================================================ compressor */
+
+/* A producer's compression thread (compressor.c). start: 0 or -errno (the
+ * producer then compresses on the caller's thread). submit: b, sealed plain
+ * and already in its partition's queue, is compressed there (b->compressing
+ * until reaped). reap: on its event in the epoll set, hands finished batches
+ * back (compressing false, zerr set). wait: until nothing is compressing,
+ * then reaps. stop: waits, joins, frees; NULL compressor is a no-op. */
+struct slc_compressor;
+int slc_compressor_start(sl_client *c);
+void slc_compressor_submit(sl_client *c, struct slc_batch *b);
+bool slc_compressor_owns_event(const sl_client *c, const void *ptr);
+void slc_compressor_reap(sl_client *c);
+void slc_compressor_wait(sl_client *c);
+void slc_compressor_stop(sl_client *c);
 
 /* ================================================================ topics */
 
@@ -457,7 +483,8 @@ struct sl_client {
     bool closing;
     /* scratch */
     struct buf scratch;
-    struct ZSTD_CCtx_s *zstd; /* kept across seals when compression.type=zstd */
+    struct ZSTD_CCtx_s *zstd;          /* kept across seals when compression.type=zstd */
+    struct slc_compressor *compressor; /* zstd's thread (compressor.c), NULL without */
     void *arena_mem;
     size_t arena_cap;
     /* consumer: NULL for a producer */

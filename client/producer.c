@@ -137,6 +137,15 @@ static struct slc_part *sticky_part(sl_client *c, struct slc_topic *t)
     return t->parts[pick];
 }
 
+/* A batch that could not be encoded (rc -EIO: compression, else memory). */
+static void fail_unencoded(sl_client *c, struct slc_part *p, struct slc_batch *b, int rc)
+{
+    sl_err err = rc == -EIO ? SL_ERR_COMPRESSION : SL_ERR_NOMEM;
+    slc_error(c, err, "%s [%d]: batch of %u messages could not be encoded", p->topic->name, p->id,
+              b->count);
+    slc_done_batch(c, b, err);
+}
+
 void slc_part_seal(sl_client *c, struct slc_part *p)
 {
     struct slc_batch *b = p->open;
@@ -145,13 +154,18 @@ void slc_part_seal(sl_client *c, struct slc_part *p)
     }
     p->open = NULL;
     p->seal_gen++;
-    int rc = slc_batch_seal(b, c->conf->compression_type, c->conf->compression_level, c->zstd,
+    /* With the compression thread the batch takes its place in the queue
+     * now and becomes sendable once compressed (compressor.c). */
+    bool offload = c->compressor != NULL && c->conf->compression_type == SLC_COMPRESSION_ZSTD;
+    int rc = 0;
+    if (offload) {
+        slc_batch_seal_plain(b);
+    } else {
+        rc = slc_batch_seal(b, c->conf->compression_type, c->conf->compression_level, c->zstd,
                             &c->scratch);
+    }
     if (rc != 0) {
-        slc_error(c, rc == -EIO ? SL_ERR_COMPRESSION : SL_ERR_NOMEM,
-                  "%s [%d]: batch of %u messages could not be encoded", p->topic->name, p->id,
-                  b->count);
-        slc_done_batch(c, b, rc == -EIO ? SL_ERR_COMPRESSION : SL_ERR_NOMEM);
+        fail_unencoded(c, p, b, rc);
         slc_part_deactivate(c, p);
         return;
     }
@@ -162,7 +176,26 @@ void slc_part_seal(sl_client *c, struct slc_part *p)
         p->q_head = b;
     }
     p->q_tail = b;
-    slc_wake_at(c, 0); /* something to send */
+    if (offload) {
+        slc_compressor_submit(c, b);
+    } else {
+        slc_wake_at(c, 0); /* something to send */
+    }
+}
+
+/* Fails the queue heads the compression thread could not compress: they
+ * were never sent, so no sequence number is lost. */
+static void fail_uncompressed_heads(sl_client *c, struct slc_part *p)
+{
+    while (p->q_head != NULL && !p->q_head->compressing && p->q_head->zerr != 0) {
+        struct slc_batch *b = p->q_head;
+        p->q_head = b->next;
+        if (p->q_head == NULL) {
+            p->q_tail = NULL;
+        }
+        b->next = NULL;
+        fail_unencoded(c, p, b, b->zerr);
+    }
 }
 
 /* What sl_produce passes for the monotonic times of a message it has not
@@ -284,8 +317,8 @@ void slc_place_pending(sl_client *c, struct slc_topic *t, int64_t now_ms)
 /* Whether p's head batch may go to its leader now (see the top of the file). */
 static bool sendable(struct slc_part *p, int64_t now_ms, int64_t *next_ms)
 {
-    if (p->q_head == NULL) {
-        return false;
+    if (p->q_head == NULL || p->q_head->compressing) {
+        return false; /* a compressed batch coming back wakes the loop */
     }
     if (p->hold) {
         if (p->inflight > 0) {
@@ -722,6 +755,12 @@ static void expire_part(sl_client *c, struct slc_part *p, int64_t now_ms, int64_
     p->q_tail = NULL;
     while (*at != NULL) {
         struct slc_batch *b = *at;
+        if (b->compressing) {
+            /* The thread's until reaped, which wakes the loop: expired then. */
+            p->q_tail = b;
+            at = &b->next;
+            continue;
+        }
         if (now_ms >= b->oldest_enq_ms + timeout) {
             *at = b->next;
             b->next = NULL;
@@ -801,6 +840,7 @@ static void tick_parts(sl_client *c, int64_t now_ms, int64_t *next_ms)
             /* Otherwise an answer or a connection wakes the loop, and the
              * next round seals it. */
         }
+        fail_uncompressed_heads(c, p);
         expire_part(c, p, now_ms, next_ms);
         if (p->leader < 0) {
             c->md_wanted = true;
@@ -847,6 +887,7 @@ static void fail_queue(sl_client *c, struct slc_part *p, sl_err unsent, sl_err i
 
 void slc_fail_all(sl_client *c, sl_err unsent, sl_err inflight, bool with_inflight)
 {
+    slc_compressor_wait(c); /* nothing may be freed under the thread */
     for (struct slc_topic *t = c->topics; t != NULL; t = t->list_next) {
         while (t->pend_head != NULL) {
             struct slc_pending *pm = t->pend_head;
@@ -926,6 +967,7 @@ static void client_free_new(sl_client *c)
     if (c->timerfd >= 0) {
         close(c->timerfd);
     }
+    slc_compressor_stop(c);
     buf_deinit(&c->scratch);
     zstd_ctx_free(c->zstd);
     free(c);
@@ -979,6 +1021,14 @@ sl_client *slc_client_new(sl_conf *conf, bool consumer, char *errstr, size_t err
         snprintf(errstr, errstr_size, "epoll/timerfd: %s", strerror(-rc));
     } else if (rc == 0) {
         rc = add_bootstrap(c, errstr, errstr_size);
+    }
+    if (rc == 0 && c->zstd != NULL) {
+        int zrc = slc_compressor_start(c);
+        if (zrc != 0) {
+            /* Not fatal: zstd then runs on the caller's thread. */
+            slc_error(c, SL_ERR_NOMEM, "no compression thread (%s): compressing in sl_poll",
+                      strerror(-zrc));
+        }
     }
     if (rc != 0) {
         c->conf = NULL; /* still the caller's */

@@ -17,8 +17,11 @@
  *     local error (negative, from -100 down). sl_err_str() names any of them.
  *   - A call that fails synchronously never calls back for what it refused.
  *
- * Threading model: caller-driven, no threads of its own.
- *   A client does nothing between calls. All network I/O, timers (linger,
+ * Threading model: caller-driven; one thread of its own only to compress.
+ *   A producer with compression.type=zstd compresses sealed batches on one
+ *   internal thread, which runs no callback and touches nothing the caller
+ *   sees; it is joined by sl_close(). Apart from that, a client does
+ *   nothing between calls. All network I/O, timers (linger,
  *   retries, metadata refresh, timeouts) and callbacks run inside sl_poll(),
  *   sl_flush(), sl_close(), sl_topic_partitions() and sl_consume(), on the
  *   thread that calls them; no callback ever runs anywhere else, and

@@ -412,6 +412,12 @@ static void test_client_batching_zstd_round_trip(void **state)
     const struct slc_batch *b = t->parts[0]->q_head;
     assert_non_null(b);
     assert_null(b->next);
+    /* Compressed on the producer's compression thread: in the queue at once,
+     * sendable once handed back. */
+    assert_non_null(c->compressor);
+    slc_compressor_wait(c);
+    assert_false(b->compressing);
+    assert_int_equal(b->zerr, 0);
     struct batch_header h;
     assert_int_equal(batch_validate(b->wire, b->wire_len, BATCH_CHECK_FULL, 0, &h, NULL), 0);
     assert_int_equal(h.attributes & BATCH_ATTR_COMPRESSION_MASK, BATCH_COMPRESSION_ZSTD);
@@ -461,12 +467,13 @@ static void test_client_batching_zstd_round_trip(void **state)
     sl_close(c, 0);
 }
 
-static void test_client_batching_close_reports_all(void **state)
+/* Without and with the compression thread holding batches at close. */
+static void close_reports_all(const char *compression)
 {
-    (void)state;
     struct reports r = {0};
-    const char *conf[] = {"batch.size", "200", "linger.ms", "1000"};
-    sl_client *c = client_new(&r, conf, 4);
+    const char *conf[] = {"batch.size",       "200",      "linger.ms", "1000",
+                          "compression.type", compression};
+    sl_client *c = client_new(&r, conf, 6);
     topic_with(c, "t", 3, -1);
     for (uintptr_t i = 0; i < 50; i++) {
         assert_int_equal(produce(c, "t", (int32_t)(i % 3), NULL, "0123456789", 10, i), SL_OK);
@@ -481,6 +488,13 @@ static void test_client_batching_close_reports_all(void **state)
         assert_true(id <= 50 && !seen[id]);
         seen[id] = true;
     }
+}
+
+static void test_client_batching_close_reports_all(void **state)
+{
+    (void)state;
+    close_reports_all("none");
+    close_reports_all("zstd");
 }
 
 int main(void)
