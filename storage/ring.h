@@ -133,6 +133,11 @@ struct ring_fault_plan {
     uint64_t fsync_fail_at; /* 1-based number of the fsync/fdatasync to fail */
     int fsync_fail_err;
     bool enospc; /* while set, every write and fallocate fails with -ENOSPC */
+    /* While set, fsync/fdatasync run (their data is on disk) but their
+     * completions are held back; clearing it delivers them. A slow flush on
+     * demand, so tests can see what starts while a sync is in flight. Clear it
+     * before draining or freeing the ring. */
+    bool fsync_hold;
 };
 
 /* Replaces the plan (counters keep counting). -EINVAL unless RING_FAULT. */

@@ -32,6 +32,8 @@
  *     when close reports an error, so tests do not leak descriptors.
  *   - ring_free without a power loss writes pending data to the files without
  *     syncing: a process that exits does not lose the page cache.
+ *   - fsync_hold: fsyncs still run at once, but their completions wait until
+ *     the plan clears it (a device slow to flush, on demand).
  *
  * O_DIRECT: the caller's buffers are aligned (an O_DIRECT write whose offset,
  * buffers or lengths are not 512-byte aligned fails with -EINVAL, as the
@@ -86,7 +88,8 @@ struct ring_fault {
     uint64_t writes;
     uint64_t fsyncs;
     bool powered_off;
-    bool chain_broken; /* the previous op was linked and its chain failed */
+    bool chain_broken;        /* the previous op was linked and its chain failed */
+    struct ring_op_list held; /* fsync completions held back (plan.fsync_hold) */
     size_t pending_bytes;
     struct fault_file *files;
 };
@@ -564,6 +567,10 @@ void ring_fault_queue(struct ring *ring, struct ring_op *op)
         fault->chain_broken = false;
     }
     op->res = res;
+    if (fault->plan.fsync_hold && (op->kind == RING_OP_FSYNC || op->kind == RING_OP_FDATASYNC)) {
+        ring_list_push(&fault->held, op);
+        return;
+    }
     ring_list_push(&ring->local_done, op);
 }
 
@@ -586,6 +593,10 @@ int ring_fault_set(struct ring *ring, const struct ring_fault_plan *plan)
         return -EINVAL;
     }
     ring->fault->plan = *plan;
+    if (!plan->fsync_hold && ring->fault->held.head != NULL) {
+        ring_list_splice(&ring->local_done, &ring->fault->held);
+        ring_event_signal(ring->event_fd);
+    }
     return 0;
 }
 

@@ -161,6 +161,69 @@ static void count_cb(void *opaque, int status, int64_t offset)
     }
 }
 
+/* What pipe_cb checks of each acknowledgement. */
+struct pipe {
+    struct log *log;
+    int64_t next; /* the offset the next acknowledgement must carry */
+    int acked;
+    int wrong; /* acknowledgements out of order, failed, or above the durable end */
+};
+
+static void pipe_cb(void *opaque, int status, int64_t offset)
+{
+    struct pipe *p = opaque;
+    if (status != 0 || offset != p->next || offset >= log_durable_offset(p->log)) {
+        p->wrong++;
+    }
+    p->next = offset + 1;
+    p->acked++;
+}
+
+/* Appends arriving turn after turn on a real backend, as from producers with
+ * requests in flight: one append per loop turn, up to 32 outstanding (whether
+ * a write then overlaps an earlier fdatasync depends on the device's timing;
+ * test_log_write_overlaps_held_sync forces it). Every append is acknowledged
+ * once, in order, only below the durable end; the durable end never moves
+ * back; everything is there after a clean close and reopen. */
+static void test_log_pipelined_appends(void **state)
+{
+    (void)state;
+    enum { BATCHES = 600, OUTSTANDING = 32 };
+    struct logfix f;
+    logfix_init(&f, "pipeline", backend, 16 * MIB);
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    struct pipe p = {.log = log};
+    struct buf b;
+    buf_init(&b, MIB);
+    int64_t durable = 0;
+    for (int i = 0; i < BATCHES; i++) {
+        buf_reset(&b);
+        logfix_batch(&b, i, 1, 1000000 + i, 60000); /* up to 60 KB: real writes */
+        assert_int_equal(log_append(log, b.data, b.len, 0, pipe_cb, &p, NULL), 0);
+        do {
+            ev_run(f.loop, EVRUN_NOWAIT);
+            assert_true(log_durable_offset(log) >= durable);
+            durable = log_durable_offset(log);
+        } while (i + 1 - p.acked >= OUTSTANDING);
+    }
+    while (p.acked < BATCHES) {
+        ev_run(f.loop, EVRUN_ONCE);
+        assert_true(log_durable_offset(log) >= durable);
+        durable = log_durable_offset(log);
+    }
+    assert_int_equal(p.wrong, 0);
+    assert_int_equal(log_durable_offset(log), BATCHES);
+    assert_int_equal(log_close(log), 0);
+    log = logfix_open(&f);
+    assert_non_null(log);
+    assert_int_equal(log_end_offset(log), BATCHES);
+    assert_int_equal(logfix_verify(&f, log, 1, 1000000, 60000), BATCHES);
+    assert_int_equal(log_close(log), 0);
+    buf_deinit(&b);
+    logfix_deinit(&f);
+}
+
 /* Idle partitions do not pin write buffers: many partitions, each with a
  * partial last block, share a shard of a few buffers. */
 static void test_log_many_partitions_small_memory(void **state)
@@ -224,6 +287,65 @@ static void test_log_group_commit_one_sync(void **state)
     for (int i = 0; i < 32; i++) {
         assert_int_equal(c.offsets[i], 1 + i); /* acknowledged in order */
     }
+    assert_int_equal(log_close(log), 0);
+    buf_deinit(&b);
+    logfix_deinit(&f);
+}
+
+/* Runs the loop a few turns without blocking: a fault ring's completions
+ * come back on the turn after their submission. */
+static void turns(struct logfix *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ev_run(f->loop, EVRUN_NOWAIT);
+    }
+}
+
+/* An fdatasync slow to complete (held by the fault ring) does not hold up
+ * the next write of the segment: up to 4 writes run ahead of their syncs;
+ * nothing is acknowledged before a sync that began after its write
+ * completed; once the syncs complete, everything is acknowledged in order. */
+static void test_log_write_overlaps_held_sync(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "overlap", RING_FAULT, 8 * MIB);
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    struct buf b;
+    buf_init(&b, MIB);
+    logfix_batch(&b, 0, 1, 5, 100);
+    assert_int_equal(logfix_append(&f, log, &b, NULL), 0); /* the first reserves space */
+    struct ring_fault_plan plan = {.fsync_hold = true};
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    uint64_t writes = ring_fault_writes(f.ring);
+    uint64_t syncs = ring_fault_fsyncs(f.ring);
+    struct counter c = {0};
+    for (int i = 1; i <= 6; i++) {
+        buf_reset(&b);
+        logfix_batch(&b, i, 1, 5, 2000);
+        assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
+        turns(&f, 4);
+        /* Each append got its own write and sync, up to 4 syncs in flight. */
+        uint64_t expected = (uint64_t)(i < 4 ? i : 4);
+        assert_int_equal(ring_fault_writes(f.ring) - writes, expected);
+        assert_int_equal(ring_fault_fsyncs(f.ring) - syncs, expected);
+        assert_int_equal(c.acked, 0);
+        assert_int_equal(log_durable_offset(log), 1);
+        assert_int_equal(log_end_offset(log), 1 + i);
+    }
+    plan.fsync_hold = false;
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    while (c.acked < 6) {
+        ev_run(f.loop, EVRUN_ONCE);
+    }
+    assert_int_equal(c.failed, 0);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(c.offsets[i], 1 + i); /* in order */
+    }
+    assert_int_equal(log_durable_offset(log), 7);
+    /* Appends 5 and 6 waited for a free slot: one more write covered both. */
+    assert_int_equal(ring_fault_writes(f.ring) - writes, 5);
     assert_int_equal(log_close(log), 0);
     buf_deinit(&b);
     logfix_deinit(&f);
@@ -895,9 +1017,11 @@ int main(void)
         BOTH(test_log_checkpoint_by_bytes),
         BOTH(test_log_recovery_unsealed_rolled_segment),
         BOTH(test_log_open_many_segments),
+        BOTH(test_log_pipelined_appends),
     };
     const struct CMUnitTest fault_tests[] = {
         cmocka_unit_test(test_log_group_commit_one_sync),
+        cmocka_unit_test(test_log_write_overlaps_held_sync),
         cmocka_unit_test(test_log_flush_policies),
         cmocka_unit_test(test_log_power_loss_keeps_acknowledged),
         cmocka_unit_test(test_log_fsync_eio_fails_everything),
