@@ -259,18 +259,26 @@ static void test_log_many_partitions_small_memory(void **state)
     logfix_deinit(&f);
 }
 
+/* A log on the fault ring whose first append (batch 0, which reserves the
+ * segment's space) is done; b is a 1 MiB buffer for the test's batches. */
+static struct log *fault_log_primed(struct logfix *f, const char *name, struct buf *b)
+{
+    logfix_init(f, name, RING_FAULT, 8 * MIB);
+    struct log *log = logfix_open(f);
+    assert_non_null(log);
+    buf_init(b, MIB);
+    logfix_batch(b, 0, 1, 5, 100);
+    assert_int_equal(logfix_append(f, log, b, NULL), 0);
+    return log;
+}
+
 /* Appends made in one loop iteration share one write and one fdatasync. */
 static void test_log_group_commit_one_sync(void **state)
 {
     (void)state;
     struct logfix f;
-    logfix_init(&f, "group", RING_FAULT, 8 * MIB);
-    struct log *log = logfix_open(&f);
-    assert_non_null(log);
     struct buf b;
-    buf_init(&b, MIB);
-    logfix_batch(&b, 0, 1, 5, 100);
-    assert_int_equal(logfix_append(&f, log, &b, NULL), 0); /* the first reserves space */
+    struct log *log = fault_log_primed(&f, "group", &b);
     uint64_t syncs = ring_fault_fsyncs(f.ring);
     uint64_t writes = ring_fault_writes(f.ring);
     struct counter c = {0};
@@ -309,13 +317,8 @@ static void test_log_write_overlaps_held_sync(void **state)
 {
     (void)state;
     struct logfix f;
-    logfix_init(&f, "overlap", RING_FAULT, 8 * MIB);
-    struct log *log = logfix_open(&f);
-    assert_non_null(log);
     struct buf b;
-    buf_init(&b, MIB);
-    logfix_batch(&b, 0, 1, 5, 100);
-    assert_int_equal(logfix_append(&f, log, &b, NULL), 0); /* the first reserves space */
+    struct log *log = fault_log_primed(&f, "overlap", &b);
     struct ring_fault_plan plan = {.fsync_hold = true};
     assert_int_equal(ring_fault_set(f.ring, &plan), 0);
     uint64_t writes = ring_fault_writes(f.ring);
