@@ -51,7 +51,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "bench/args.h"
+#include "bench/driver.h"
 #include "common/assert.h"
 #include "common/clock.h"
 
@@ -68,22 +68,15 @@
 #define MSG_BYTES_MAX (16u << 20)
 /* Partitions of a created topic at most, like the broker's own bound. */
 #define PARTITIONS_MAX 1024
-/* Values are cut from a pool of random bytes larger than any batch, so that a
- * compressor finds no repeats inside one batch (batch.size defaults to 1 MB). */
-#define PAYLOAD_POOL_BYTES (8u << 20)
 /* Messages produced between two looks at the clock and the delivery reports. */
 #define PRODUCE_POLL_EVERY 256
 /* Messages taken from the consumer queue per call. */
 #define CONSUME_BATCH 4096
-/* Distinct error codes named in the report; more are counted as "other". */
-#define ERROR_KINDS_MAX 8
 /* Latency histogram: 8 sub-buckets per power of two (12% resolution) up to 2^40 us. */
 #define HIST_SUB_BITS 3
 #define HIST_BUCKETS  (40 << HIST_SUB_BITS)
 /* How long a metadata or admin request may take before the run gives up. */
 #define SETUP_TIMEOUT_MS 15000
-
-_Static_assert(PAYLOAD_POOL_BYTES % 8 == 0, "the pool is filled 8 bytes at a time");
 
 /* ============================================================== options */
 
@@ -377,51 +370,9 @@ static double hist_percentile(const struct hist *h, double p)
 }
 
 /* Failures by error code, so that the report names what went wrong. */
-struct errors {
-    uint64_t total;
-    uint64_t other; /* codes past ERROR_KINDS_MAX */
-    int kinds;
-    rd_kafka_resp_err_t code[ERROR_KINDS_MAX];
-    uint64_t count[ERROR_KINDS_MAX];
-};
-
-static void errors_add(struct errors *e, rd_kafka_resp_err_t code)
+static const char *err_name(int code)
 {
-    e->total++;
-    for (int i = 0; i < e->kinds; i++) {
-        if (e->code[i] == code) {
-            e->count[i]++;
-            return;
-        }
-    }
-    if (e->kinds == ERROR_KINDS_MAX) {
-        e->other++;
-        return;
-    }
-    e->code[e->kinds] = code;
-    e->count[e->kinds++] = 1;
-}
-
-/* JSON object {"NAME": count, ...}; error names are [A-Z_] only. */
-static void errors_json(const struct errors *e, FILE *out)
-{
-    fputc('{', out);
-    for (int i = 0; i < e->kinds; i++) {
-        fprintf(out, "%s\"%s\":%" PRIu64, i > 0 ? "," : "", rd_kafka_err2name(e->code[i]),
-                e->count[i]);
-    }
-    if (e->other > 0) {
-        fprintf(out, "%s\"other\":%" PRIu64, e->kinds > 0 ? "," : "", e->other);
-    }
-    fputc('}', out);
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return rd_kafka_err2name((rd_kafka_resp_err_t)code);
 }
 
 /* ======================================================= client set-up */
@@ -683,7 +634,7 @@ struct produce_run {
     uint64_t queue_full; /* times produce() found the queue full and waited */
     int64_t start_ns;
     int64_t last_report_ns;
-    struct errors failed;
+    struct bench_errors failed;
     struct hist latency_us;
 };
 
@@ -694,34 +645,13 @@ static void delivered_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *op
     (void)opaque;
     run->last_report_ns = time_mono_ns();
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        errors_add(&run->failed, msg->err);
+        bench_errors_add(&run->failed, msg->err, 1);
         return;
     }
     run->delivered++;
     run->delivered_bytes += msg->len;
     int64_t latency = rd_kafka_message_latency(msg);
     hist_add(&run->latency_us, latency > 0 ? (uint64_t)latency : 0);
-}
-
-/* splitmix64: incompressible values. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint8_t *payload_pool_new(size_t size)
-{
-    size_t len = PAYLOAD_POOL_BYTES + SL_ALIGN_UP(size, 8);
-    uint8_t *pool = malloc(len);
-    uint64_t state = 42;
-    for (size_t i = 0; pool != NULL && i < len; i += 8) {
-        uint64_t r = next_random(&state);
-        memcpy(pool + i, &r, 8);
-    }
-    return pool;
 }
 
 static void pair_add(const char *pairs[][2], int *n, const char *key, const char *value)
@@ -773,7 +703,7 @@ static void msg_id_prefix(char out[MSG_ID_PREFIX_CHARS + 1])
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
         /* No entropy source: the clock and the pid still set runs apart. */
         uint64_t state = (uint64_t)time_mono_ns() ^ ((uint64_t)getpid() << 32);
-        r = next_random(&state);
+        r = bench_next_random(&state);
     }
     _Static_assert(MSG_ID_PREFIX_CHARS == 2 * sizeof(r), "two hex digits a byte");
     snprintf(out, MSG_ID_PREFIX_CHARS + 1, "%016" PRIx64, r);
@@ -834,7 +764,7 @@ static int produce_messages(struct target *t, uint64_t count, double seconds,
                             struct produce_run *run, int *partitions_out)
 {
     const struct opts *o = t->o;
-    uint8_t *pool = payload_pool_new(o->size);
+    uint8_t *pool = bench_payload_pool_new(o->size);
     rd_kafka_t *rk = pool ? producer_new(t) : NULL;
     int err = rk ? 0 : -ENOMEM;
     if (err == 0 && o->create) {
@@ -858,7 +788,7 @@ static int produce_messages(struct target *t, uint64_t count, double seconds,
         /* Round robin: every partition fills at once, as many producers would. */
         err = produce_one(rk, rkt, (int32_t)(i % (uint64_t)partitions), pool + offset, o->size,
                           o->msg_id ? msg_id : NULL, run);
-        offset = (offset + o->size * 7 + 8) % PAYLOAD_POOL_BYTES & ~(size_t)7;
+        offset = (offset + o->size * 7 + 8) % BENCH_PAYLOAD_POOL_BYTES & ~(size_t)7;
         if (i % PRODUCE_POLL_EVERY == 0) {
             rd_kafka_poll(rk, 0);
             if (count == 0 && time_mono_ns() >= end_ns) {
@@ -888,9 +818,9 @@ static int cmd_produce(struct target *t)
         return -ENOMEM;
     }
     int partitions = 0;
-    double cpu0 = cpu_seconds();
+    double cpu0 = bench_cpu_seconds();
     int err = produce_messages(t, o->count, o->seconds, run, &partitions);
-    double cpu = cpu_seconds() - cpu0;
+    double cpu = bench_cpu_seconds() - cpu0;
     double secs = (double)(run->last_report_ns - run->start_ns) / 1e9;
     if (err != 0 || run->produced == 0 || secs <= 0) {
         fprintf(stderr, "kafka-bench: produce to %s failed after %" PRIu64 " messages\n", o->label,
@@ -922,7 +852,7 @@ static int cmd_produce(struct target *t)
            run->delivered_bytes, run->produced, secs, msgs_s, mb_s, run->failed.total,
            run->queue_full, p50, p99, max, cpu, o->msg_id ? "true" : "false",
            o->mock ? 0 : o->ntopic_config);
-    errors_json(&run->failed, stdout);
+    bench_errors_json(&run->failed, err_name, stdout);
     printf("}\n");
     err = run->failed.total == 0 ? 0 : -EIO;
     free(run);
@@ -944,7 +874,7 @@ struct consume_run {
     uint64_t pass_consumed;
     uint64_t consumed; /* every pass */
     uint64_t consumed_bytes;
-    struct errors failed;
+    struct bench_errors failed;
 };
 
 static void consume_run_free(struct consume_run *c)
@@ -1027,7 +957,7 @@ static void consume_take(struct consume_run *c, const rd_kafka_message_t *m)
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "kafka-bench: consume: %s\n", rd_kafka_message_errstr(m));
-        errors_add(&c->failed, m->err);
+        bench_errors_add(&c->failed, m->err, 1);
         return;
     }
     c->consumed++;
@@ -1114,7 +1044,7 @@ static void consume_report(const struct opts *o, const struct consume_run *c, in
            "\"consume_errors\":%" PRIu64 ",\"client_cpu_s\":%.3f,\"errors\":",
            o->label, o->mock ? "true" : "false", o->topic, c->partitions, passes, c->consumed,
            c->consumed_bytes, secs, msgs_s, mb_s, first_ms, c->failed.total, cpu);
-    errors_json(&c->failed, stdout);
+    bench_errors_json(&c->failed, err_name, stdout);
     printf("}\n");
 }
 
@@ -1152,7 +1082,7 @@ static int cmd_consume(struct target *t)
     }
     struct consume_run c = {0};
     int64_t first_ns = 0;
-    double cpu0 = cpu_seconds();
+    double cpu0 = bench_cpu_seconds();
     err = consume_plan(rk, o, &c);
     int64_t start_ns = time_mono_ns();
     int pass = 0;
@@ -1165,7 +1095,7 @@ static int cmd_consume(struct target *t)
         }
     }
     int64_t end_ns = time_mono_ns();
-    double cpu = cpu_seconds() - cpu0;
+    double cpu = bench_cpu_seconds() - cpu0;
     if (err == 0 || c.consumed > 0) {
         double first_ms = first_ns ? (double)(first_ns - start_ns) / 1e6 : 0;
         consume_report(o, &c, pass, (double)(end_ns - start_ns) / 1e9, first_ms, cpu);

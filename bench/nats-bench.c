@@ -40,7 +40,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "bench/args.h"
+#include "bench/driver.h"
 #include "common/assert.h"
 #include "common/clock.h"
 
@@ -48,10 +48,6 @@
 #define MSG_BYTES_MAX (1u << 20)
 /* Names at most: a stream name and the subjects made from it. */
 #define NAME_BYTES_MAX 128
-/* Values are cut from a pool of random bytes, so that no two neighbours are
- * the same bytes (nothing compresses them on this path, but kafka-bench's
- * values are made the same way). */
-#define PAYLOAD_POOL_BYTES (8u << 20)
 /* Messages published between two looks at the clock. */
 #define PUBLISH_POLL_EVERY 256
 /* How long one js_PublishAsync waits for room under MaxPending before it
@@ -61,10 +57,6 @@
 #define SETUP_WAIT_MS 15000
 /* Between two connection attempts to a server that is not listening yet. */
 #define CONNECT_RETRY_MS 100
-/* Distinct failure codes named in the report; more are counted as "other". */
-#define ERROR_KINDS_MAX 8
-
-_Static_assert(PAYLOAD_POOL_BYTES % 8 == 0, "the pool is filled 8 bytes at a time");
 
 /* ============================================================== options */
 
@@ -202,30 +194,20 @@ struct run {
     uint64_t published;
     uint64_t stalls; /* js_PublishAsync found MaxPending reached for STALL_WAIT_MS */
     int64_t start_ns;
-    pthread_mutex_t lock; /* guards the kinds below */
-    int kinds;
-    uint64_t other; /* statuses past ERROR_KINDS_MAX */
-    natsStatus status[ERROR_KINDS_MAX];
-    uint64_t count[ERROR_KINDS_MAX];
+    pthread_mutex_t lock; /* guards errors */
+    struct bench_errors errors;
 };
+
+static const char *status_name(int code)
+{
+    return natsStatus_GetText((natsStatus)code);
+}
 
 static void run_failed(struct run *run, natsStatus s, uint64_t n)
 {
     atomic_fetch_add(&run->failed, n);
     pthread_mutex_lock(&run->lock);
-    int i = 0;
-    while (i < run->kinds && run->status[i] != s) {
-        i++;
-    }
-    if (i == run->kinds && i < ERROR_KINDS_MAX) {
-        run->status[run->kinds++] = s;
-        run->count[i] = 0;
-    }
-    if (i < ERROR_KINDS_MAX) {
-        run->count[i] += n;
-    } else {
-        run->other += n;
-    }
+    bench_errors_add(&run->errors, (int)s, n);
     pthread_mutex_unlock(&run->lock);
 }
 
@@ -248,35 +230,6 @@ static void ack_cb(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         run_failed(run, s, 1);
     }
     natsMsg_Destroy(msg);
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-/* splitmix64: incompressible values. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint8_t *payload_pool_new(size_t size)
-{
-    size_t len = PAYLOAD_POOL_BYTES + ((size + 7) & ~(size_t)7);
-    uint8_t *pool = malloc(len);
-    uint64_t state = 42;
-    for (size_t i = 0; pool != NULL && i < len; i += 8) {
-        uint64_t r = next_random(&state);
-        memcpy(pool + i, &r, 8);
-    }
-    return pool;
 }
 
 /* ======================================================== NATS set-up */
@@ -414,7 +367,7 @@ static int publish_complete(jsCtx *js, const struct opts *o, struct run *run)
 /* Publishes --count messages or for --seconds, then waits for every ack. */
 static int publish_messages(jsCtx *js, const struct opts *o, struct run *run)
 {
-    uint8_t *pool = payload_pool_new(o->size);
+    uint8_t *pool = bench_payload_pool_new(o->size);
     if (pool == NULL) {
         return -ENOMEM;
     }
@@ -426,7 +379,7 @@ static int publish_messages(jsCtx *js, const struct opts *o, struct run *run)
     int err = 0;
     for (uint64_t i = 0; err == 0 && (o->count == 0 || i < o->count); i++) {
         err = publish_one(js, o, subject, pool + offset, run);
-        offset = (offset + o->size * 7 + 8) % PAYLOAD_POOL_BYTES & ~(size_t)7;
+        offset = (offset + o->size * 7 + 8) % BENCH_PAYLOAD_POOL_BYTES & ~(size_t)7;
         if (o->count == 0 && i % PUBLISH_POLL_EVERY == 0 && time_mono_ns() >= end_ns) {
             break;
         }
@@ -455,18 +408,11 @@ static void report(const struct opts *o, struct run *run, double cpu)
            "\"libnats\":\"%s\",\"size\":%" PRIu64 ",\"max_pending\":%" PRIu64
            ",\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"published\":%" PRIu64
            ",\"seconds\":%.6f,\"msgs_per_s\":%.1f,\"mb_per_s\":%.3f,\"publish_errors\":%" PRIu64
-           ",\"stalls\":%" PRIu64 ",\"client_cpu_s\":%.3f,\"errors\":{",
+           ",\"stalls\":%" PRIu64 ",\"client_cpu_s\":%.3f,\"errors\":",
            o->label, o->stream, nats_GetVersion(), o->size, o->max_pending, acked, bytes,
            run->published, secs, msgs_s, mb_s, failed, run->stalls, cpu);
-    /* natsStatus_GetText's texts are plain words, no quotes to escape. */
-    for (int i = 0; i < run->kinds; i++) {
-        printf("%s\"%s\":%" PRIu64, i > 0 ? "," : "", natsStatus_GetText(run->status[i]),
-               run->count[i]);
-    }
-    if (run->other > 0) {
-        printf("%s\"other\":%" PRIu64, run->kinds > 0 ? "," : "", run->other);
-    }
-    printf("}}\n");
+    bench_errors_json(&run->errors, status_name, stdout);
+    printf("}\n");
 }
 
 /* ================================================================= main */
@@ -479,10 +425,10 @@ static int bench(const struct opts *o, struct run *run)
     int err = connect_to(o, &nc);
     err = err ? err : context_new(nc, o, run, &js);
     err = err ? err : stream_create(js, o);
-    double cpu0 = cpu_seconds();
+    double cpu0 = bench_cpu_seconds();
     err = err ? err : publish_messages(js, o, run);
     if (run->published > 0) {
-        report(o, run, cpu_seconds() - cpu0);
+        report(o, run, bench_cpu_seconds() - cpu0);
     }
     if (err == 0) {
         SL_ASSERT(atomic_load(&run->acked) + atomic_load(&run->failed) == run->published);

@@ -31,7 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bench/args.h"
+#include "bench/driver.h"
 #include "common/assert.h"
 #include "common/buf.h"
 #include "common/clock.h"
@@ -273,17 +273,6 @@ static int child_wait(pid_t pid, const char *what)
 
 /* ================================================================ batches */
 
-/* splitmix64: pseudo-random record values. The log does not compress, but
- * values that do not compress keep the numbers honest should a filesystem
- * or device ever try. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static int encode_records(struct buf *out, const uint8_t *values, size_t value_len, size_t n)
 {
     struct batch_record *recs = calloc(n, sizeof(*recs));
@@ -325,7 +314,7 @@ static int batch_build(struct buf *out, size_t batch_bytes, size_t record_bytes,
     }
     uint64_t state = 42;
     for (size_t i = 0; i < batch_bytes; i += 8) {
-        uint64_t r = next_random(&state);
+        uint64_t r = bench_next_random(&state);
         memcpy(values + i, &r, 8);
     }
     int err = 0;
