@@ -60,15 +60,7 @@ mock_prefill=4096
 mkdir -p "$scratch"
 broker_pid=""
 cleanup() {
-    if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
-        kill -TERM "$broker_pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$broker_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-    fi
+    process_stop "$broker_pid"
     rm -rf "$scratch"
     rmdir "$results/tmp" 2>/dev/null || true
 }

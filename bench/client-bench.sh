@@ -76,15 +76,7 @@ deadline_s=300
 scratch=$(mktemp -d /tmp/sluice-client-bench.XXXXXX)
 broker_pid=""
 cleanup() {
-    if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
-        kill -TERM "$broker_pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$broker_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$broker_pid" 2>/dev/null || true
-        wait "$broker_pid" 2>/dev/null || true
-    fi
+    process_stop "$broker_pid"
     rm -rf "$scratch"
 }
 trap cleanup EXIT

@@ -81,14 +81,7 @@ redis_sweep_count=100000
 mkdir -p "$scratch"
 server_pid=""
 stop_server() {
-    [ -n "$server_pid" ] || return 0
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    process_stop "$server_pid"
     server_pid=""
 }
 cleanup() {
@@ -199,18 +192,27 @@ sluiced_start() {
     sluiced_addr=127.0.0.1:$LAUNCH_PORT
 }
 
+# driver_case SYSTEM SIZE SERVER_LOG CMD...: runs one driver (kafka-bench or
+# nats-bench, which end their output with a JSON line) and records its result;
+# on failure, the server's log says why.
+driver_case() {
+    local system=$1 size=$2 server_log=$3 out
+    shift 3
+    echo "$system: $size B, $secs s" >&2
+    note_cmd "$@"
+    case_ticks=$(server_ticks)
+    out=$("$@") || fail "$(basename "$1") against $system failed: $out" "$server_log"
+    printf '%s\n' "$out" | grep -v '^JSON ' >&2
+    record "$system" "$size" "$(printf '%s\n' "$out" | sed -n 's/^JSON //p')"
+}
+
 # sluiced_case SIZE: one produce, the topic deleted after it.
 sluiced_case() {
-    local size=$1 out
-    local cmd=("$bindir/kafka-bench" produce --brokers "$sluiced_addr" --topic "peers-$size-$round"
-        --size "$size" --acks all --linger-ms 5 --partitions 1 --create --seconds "$secs"
-        --inflight-kbytes "$window_kbytes" --delete)
-    echo "sluiced: $size B, $secs s" >&2
-    note_cmd "${cmd[@]}"
-    case_ticks=$(server_ticks)
-    out=$("${cmd[@]}") || fail "kafka-bench against sluiced failed: $out" "$scratch/sluiced.log"
-    printf '%s\n' "$out" | grep -v '^JSON ' >&2
-    record sluiced "$size" "$(printf '%s\n' "$out" | sed -n 's/^JSON //p')"
+    local size=$1
+    driver_case sluiced "$size" "$scratch/sluiced.log" \
+        "$bindir/kafka-bench" produce --brokers "$sluiced_addr" --topic "peers-$size-$round" \
+        --size "$size" --acks all --linger-ms 5 --partitions 1 --create --seconds "$secs" \
+        --inflight-kbytes "$window_kbytes" --delete
 }
 
 # -------------------------------------------------------- NATS JetStream
@@ -233,15 +235,10 @@ jetstream_start() {
 # jetstream_case SIZE: a fresh stream, as many bytes in flight as the Kafka
 # producer may have, the stream deleted after it.
 jetstream_case() {
-    local size=$1 out
-    local cmd=("$bindir/nats-bench" --server "$nats_url" --stream "peers-$size-$round"
-        --size "$size" --seconds "$secs" --max-pending $((window_kbytes * 1024 / size)) --delete)
-    echo "jetstream: $size B, $secs s" >&2
-    note_cmd "${cmd[@]}"
-    case_ticks=$(server_ticks)
-    out=$("${cmd[@]}") || fail "nats-bench failed: $out" "$scratch/nats-server.log"
-    printf '%s\n' "$out" | grep -v '^JSON ' >&2
-    record jetstream "$size" "$(printf '%s\n' "$out" | sed -n 's/^JSON //p')"
+    local size=$1
+    driver_case jetstream "$size" "$scratch/nats-server.log" \
+        "$bindir/nats-bench" --server "$nats_url" --stream "peers-$size-$round" \
+        --size "$size" --seconds "$secs" --max-pending $((window_kbytes * 1024 / size)) --delete
 }
 
 # ------------------------------------------------------------------ Redis

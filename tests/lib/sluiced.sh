@@ -7,6 +7,10 @@
 # name a listener on port 0, which the kernel picks), and waits up to 5 s for
 # its "started" line: sets LAUNCH_PID and LAUNCH_PORT and returns 0, or
 # prints LOG and returns 1.
+#   process_stop PID
+# stops a background job of the caller's shell (a sluiced or any server
+# started beside it): SIGTERM, up to 10 s to exit, then SIGKILL; reaps it.
+# Quiet, for cleanup paths; a run that needs a clean exit waits on its own.
 
 sluiced_launch() {
     local sluiced=$1 config=$2 log=$3 i
@@ -28,4 +32,16 @@ sluiced_launch() {
     echo "sluiced did not start:" >&2
     cat "$log" >&2
     return 1
+}
+
+process_stop() {
+    local pid=$1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
 }
