@@ -483,7 +483,7 @@ struct sl_client {
     bool closing;
     /* scratch */
     struct buf scratch;
-    struct ZSTD_CCtx_s *zstd;          /* kept across seals when compression.type=zstd */
+    struct ZSTD_CCtx_s *zstd; /* zstd on the caller's thread, only without the compressor */
     struct slc_compressor *compressor; /* zstd's thread (compressor.c), NULL without */
     void *arena_mem;
     size_t arena_cap;

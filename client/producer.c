@@ -156,7 +156,7 @@ void slc_part_seal(sl_client *c, struct slc_part *p)
     p->seal_gen++;
     /* With the compression thread the batch takes its place in the queue
      * now and becomes sendable once compressed (compressor.c). */
-    bool offload = c->compressor != NULL && c->conf->compression_type == SLC_COMPRESSION_ZSTD;
+    bool offload = c->compressor != NULL; /* there only with zstd */
     int rc = 0;
     if (offload) {
         slc_batch_seal_plain(b);
@@ -973,6 +973,24 @@ static void client_free_new(sl_client *c)
     free(c);
 }
 
+/* A zstd producer compresses on a thread of its own (compressor.c); if that
+ * cannot start, on the caller's thread, with one context kept across
+ * batches. Fails only when neither is possible. */
+static int start_compression(sl_client *c, char *errstr, size_t errstr_size)
+{
+    int rc = slc_compressor_start(c);
+    if (rc == 0) {
+        return 0;
+    }
+    c->zstd = zstd_ctx_new();
+    if (c->zstd == NULL) {
+        snprintf(errstr, errstr_size, "zstd context: out of memory");
+        return -ENOMEM;
+    }
+    slc_error(c, SL_ERR_NOMEM, "no compression thread (%s): compressing in sl_poll", strerror(-rc));
+    return 0;
+}
+
 sl_client *slc_client_new(sl_conf *conf, bool consumer, char *errstr, size_t errstr_size)
 {
     char scratch_err[8];
@@ -1009,26 +1027,14 @@ sl_client *slc_client_new(sl_conf *conf, bool consumer, char *errstr, size_t err
     c->producer_epoch = -1;
     /* A compressed batch is at most zstd's bound of a full one. */
     buf_init(&c->scratch, (size_t)conf->batch_size * 2 + (1u << 20));
-    int rc = 0;
-    if (!consumer && conf->compression_type == SLC_COMPRESSION_ZSTD) {
-        c->zstd = zstd_ctx_new();
-        rc = c->zstd == NULL ? -ENOMEM : 0;
-        if (rc != 0) {
-            snprintf(errstr, errstr_size, "zstd context: out of memory");
-        }
-    }
-    if (rc == 0 && (rc = open_loop(c)) != 0) {
+    int rc = open_loop(c);
+    if (rc != 0) {
         snprintf(errstr, errstr_size, "epoll/timerfd: %s", strerror(-rc));
-    } else if (rc == 0) {
+    } else {
         rc = add_bootstrap(c, errstr, errstr_size);
     }
-    if (rc == 0 && c->zstd != NULL) {
-        int zrc = slc_compressor_start(c);
-        if (zrc != 0) {
-            /* Not fatal: zstd then runs on the caller's thread. */
-            slc_error(c, SL_ERR_NOMEM, "no compression thread (%s): compressing in sl_poll",
-                      strerror(-zrc));
-        }
+    if (rc == 0 && !consumer && conf->compression_type == SLC_COMPRESSION_ZSTD) {
+        rc = start_compression(c, errstr, errstr_size);
     }
     if (rc != 0) {
         c->conf = NULL; /* still the caller's */

@@ -144,21 +144,6 @@ static void fake_close(struct fake *f)
     }
 }
 
-static void write_all(int fd, const struct buf *out)
-{
-    size_t off = 0;
-    while (off < out->len) {
-        ssize_t w = write(fd, out->data + off, out->len - off);
-        if (w < 0 && errno == EAGAIN) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            poll(&pfd, 1, 100);
-            continue;
-        }
-        assert_true(w > 0);
-        off += (size_t)w;
-    }
-}
-
 /* A request that wants an answer: its place in the order. */
 static void owe(struct fake *f, int32_t correlation_id)
 {
@@ -174,7 +159,7 @@ static void pay(struct fake *f)
 {
     int done = 0;
     while (done < f->owed_count && f->owed[done].ready) {
-        write_all(f->fd, &f->owed[done].bytes);
+        tu_write_all(f->fd, f->owed[done].bytes.data, f->owed[done].bytes.len);
         buf_deinit(&f->owed[done].bytes);
         done++;
     }
