@@ -39,8 +39,6 @@
  * (at most 1 GiB, conf.c) and message.max.bytes bound what goes in. */
 #define ARENA_BYTES_MAX ((size_t)2 << 30)
 #define ENTRIES_MIN     16u
-/* RecordBatch v2's magic byte (proto/batch.c's BATCH_MAGIC, private there). */
-#define RECORD_BATCH_MAGIC 2
 
 struct slc_batch *slc_batch_new(int64_t now_ms)
 {
@@ -75,21 +73,9 @@ void slc_batch_free(struct slc_batch *b)
     free(b);
 }
 
-/* The size of a zig-zag varint or varlong, as common/varint.c's varint_size
- * and varlong_size compute it (bits needed, in groups of 7), but inline:
- * slc_record_bytes runs for every message, and its calls into varint.c were
- * most of the 15% of a producer's CPU that perf found in varint_size with
- * 100 B values. slc_batch_append asserts that its writer agrees. */
-static inline size_t zigzag_size(int64_t v)
-{
-    uint64_t u = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0u);
-    int bits = 64 - __builtin_clzll(u | 1); /* u | 1: zero takes one byte */
-    return (size_t)(bits + 6) / 7;
-}
-
 static size_t bytes_field(int64_t len)
 {
-    return zigzag_size(len) + (size_t)(len > 0 ? len : 0);
+    return varint_size((int32_t)len) + (size_t)(len > 0 ? len : 0);
 }
 
 /* A record's timestamp delta; wrapped, not undefined, when it overflows
@@ -103,10 +89,10 @@ static int64_t timestamp_delta(const struct slc_batch *b, int64_t timestamp)
 static size_t record_body_bytes(const struct slc_batch *b, const sl_msg *m, int64_t timestamp)
 {
     int64_t delta = timestamp_delta(b, timestamp);
-    size_t body = 1 + zigzag_size(delta) + zigzag_size((int32_t)b->count);
+    size_t body = 1 + varlong_size(delta) + varint_size((int32_t)b->count);
     body += bytes_field(m->key != NULL ? (int64_t)m->key_len : -1);
     body += bytes_field(m->value != NULL ? (int64_t)m->value_len : -1);
-    body += zigzag_size((int32_t)m->header_count);
+    body += varint_size((int32_t)m->header_count);
     for (size_t i = 0; i < m->header_count; i++) {
         const sl_header *h = &m->headers[i];
         body += bytes_field((int64_t)strlen(h->name));
@@ -118,7 +104,7 @@ static size_t record_body_bytes(const struct slc_batch *b, const sl_msg *m, int6
 size_t slc_record_bytes(const struct slc_batch *b, const sl_msg *m, int64_t timestamp)
 {
     size_t body = record_body_bytes(b, m, timestamp);
-    return zigzag_size((int32_t)body) + body;
+    return varint_size((int32_t)body) + body;
 }
 
 bool slc_batch_fits(const struct slc_batch *b, size_t rec_bytes, int32_t batch_size)
@@ -161,7 +147,7 @@ int slc_batch_append(struct slc_batch *b, const sl_msg *m, int64_t timestamp, in
         return -EINVAL; /* no delta can say it */
     }
     size_t body = record_body_bytes(b, m, timestamp);
-    size_t rec_bytes = zigzag_size((int32_t)body) + body;
+    size_t rec_bytes = varint_size((int32_t)body) + body;
     /* The header's room comes with the first record; seal writes it. */
     size_t head = b->count == 0 ? BATCH_HEADER_BYTES : 0;
     if (grow((void **)&b->msgs, &b->msgs_cap, b->count, sizeof(*b->msgs)) != 0 ||
@@ -264,7 +250,7 @@ static void write_header(struct slc_batch *b)
     be64_put(p + BATCH_OFF_BASE_OFFSET, 0);
     be32_put(p + BATCH_OFF_LENGTH, (uint32_t)(b->arena.len - BATCH_LOG_OVERHEAD));
     be32_put(p + BATCH_OFF_LEADER_EPOCH, UINT32_MAX); /* -1 */
-    p[BATCH_OFF_MAGIC] = RECORD_BATCH_MAGIC;
+    p[BATCH_OFF_MAGIC] = BATCH_MAGIC;
     be16_put(p + BATCH_OFF_ATTRIBUTES, 0);
     be32_put(p + BATCH_OFF_LAST_OFFSET_DELTA, b->count - 1);
     be64_put(p + BATCH_OFF_FIRST_TIMESTAMP, (uint64_t)b->first_timestamp);

@@ -60,13 +60,6 @@ static size_t u64_put(uint8_t *p, uint64_t u)
     return n;
 }
 
-static size_t u64_size(uint64_t u)
-{
-    /* Bits needed, rounded up to groups of 7; u | 1 so that 0 takes 1 byte. */
-    int bits = 64 - __builtin_clzll(u | 1);
-    return (size_t)(bits + 6) / 7;
-}
-
 size_t varint_put(uint8_t *p, int32_t v)
 {
     return u64_put(p, zigzag32(v));
@@ -80,21 +73,6 @@ size_t varlong_put(uint8_t *p, int64_t v)
 size_t uvarint_put(uint8_t *p, uint32_t v)
 {
     return u64_put(p, v);
-}
-
-size_t varint_size(int32_t v)
-{
-    return u64_size(zigzag32(v));
-}
-
-size_t varlong_size(int64_t v)
-{
-    return u64_size(zigzag64(v));
-}
-
-size_t uvarint_size(uint32_t v)
-{
-    return u64_size(v);
 }
 
 /* ------------------------------------------------------------- decoders */

@@ -20,10 +20,30 @@
 size_t varint_put(uint8_t *p, int32_t v);
 size_t varlong_put(uint8_t *p, int64_t v);
 size_t uvarint_put(uint8_t *p, uint32_t v);
-/* Bytes the encoding of v takes. */
-size_t varint_size(int32_t v);
-size_t varlong_size(int64_t v);
-size_t uvarint_size(uint32_t v);
+/* Bytes the encoding of v takes: bits needed, in groups of 7 (u | 1: zero
+ * takes one byte). Inline, as a producer sizes every record field with them
+ * (as calls they were most of 15% of its CPU with 100 B values). */
+static inline size_t varint_u64_size(uint64_t u)
+{
+    int bits = 64 - __builtin_clzll(u | 1);
+    return (size_t)(bits + 6) / 7;
+}
+
+static inline size_t varint_size(int32_t v)
+{
+    /* Zig-zag, the sign mask built without shifting a negative value. */
+    return varint_u64_size(((uint32_t)v << 1) ^ (v < 0 ? UINT32_MAX : 0u));
+}
+
+static inline size_t varlong_size(int64_t v)
+{
+    return varint_u64_size(((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0u));
+}
+
+static inline size_t uvarint_size(uint32_t v)
+{
+    return varint_u64_size(v);
+}
 /* Decoders return the bytes consumed (> 0), or -EBADMSG when the encoding is
  * truncated, too long or overflows. */
 int varint_get(const uint8_t *p, size_t len, int32_t *out);

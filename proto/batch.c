@@ -98,8 +98,6 @@
 #include "common/crc32c.h"
 #include "common/varint.h"
 
-#define BATCH_MAGIC 2
-
 /* The bytes batchLength must cover at least: the header after offset 12. */
 #define BATCH_LENGTH_MIN (BATCH_HEADER_BYTES - BATCH_LOG_OVERHEAD)
 /* The smallest record body (after its length varint): attributes,

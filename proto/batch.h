@@ -19,6 +19,8 @@
 
 #include "common/buf.h"
 
+/* The magic byte of RecordBatch v2, the only format served and written. */
+#define BATCH_MAGIC 2
 /* baseOffset (8) + batchLength (4): the part of a batch not counted by batchLength. */
 #define BATCH_LOG_OVERHEAD 12
 /* Fixed header through the records count. */
