@@ -117,6 +117,8 @@ const struct conf_key broker_config_keys[] = {
         "one write/cache buffer (multiple of 4096)"),
     KEY("storage.memory.bytes", CONF_INT64, storage_memory_bytes, "268435456", 1048576, 64 * GIB,
         "write buffers and batch cache together"),
+    KEY("storage.write.max.bytes", CONF_INT64, storage_write_max_bytes, "1048576", 4096, GIB,
+        "a partition's write backlog goes out in writes of about this size, cut at batches"),
     KEY("storage.ring.entries", CONF_INT32, storage_ring_entries, "256", 8, RING_ENTRIES_MAX,
         "disk operations in flight"),
     KEY("storage.ring.threads", CONF_INT32, storage_ring_threads, "4", 1, RING_THREADS_MAX,
@@ -149,6 +151,7 @@ void broker_log_config(const struct broker_config *c, struct log_config *out)
     out->checkpoint_interval_ms = c->log_checkpoint_interval_ms;
     out->checkpoint_bytes = (uint64_t)c->log_checkpoint_bytes;
     out->io = (enum storage_io)c->storage_io;
+    out->write_max_bytes = (uint64_t)c->storage_write_max_bytes;
 }
 
 void broker_producers_config(const struct broker_config *c, struct producers_config *out)

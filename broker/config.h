@@ -67,6 +67,7 @@ struct broker_config {
     int storage_ring; /* index into "auto", "uring", "threads" */
     int64_t storage_buffer_bytes;
     int64_t storage_memory_bytes;
+    int64_t storage_write_max_bytes;
     int32_t storage_ring_entries;
     int32_t storage_ring_threads;
     int log_level; /* enum slog_level */

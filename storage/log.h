@@ -60,6 +60,7 @@ struct log_config {
     uint64_t preallocate_bytes;     /* log.preallocate.bytes: fallocate step */
     uint32_t max_message_bytes;     /* max.message.bytes: largest batch accepted */
     uint32_t pending_appends_max;   /* appends waiting for durability, per log */
+    uint64_t write_max_bytes; /* storage.write.max.bytes: one write's backlog, cut at batches */
     int64_t checkpoint_interval_ms; /* log.checkpoint.interval.ms: flushed-point checkpoint */
     uint64_t
         checkpoint_bytes; /* log.checkpoint.bytes: also checkpoint after this much is flushed */

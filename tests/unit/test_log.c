@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "common/assert.h"
 #include "common/bytes.h"
 #include "common/crc32c.h"
 #include "proto/batch.h"
@@ -182,15 +183,18 @@ static void pipe_cb(void *opaque, int status, int64_t offset)
 /* Appends arriving turn after turn on a real backend, as from producers with
  * requests in flight: one append per loop turn, up to 32 outstanding (whether
  * a write then overlaps an earlier fdatasync depends on the device's timing;
- * test_log_write_overlaps_held_sync forces it). Every append is acknowledged
- * once, in order, only below the durable end; the durable end never moves
- * back; everything is there after a clean close and reopen. */
+ * test_log_write_overlaps_held_sync forces it). A backlog past 128 KiB goes
+ * out in cut writes (test_log_backlog_cut_at_batches shows where). Every
+ * append is acknowledged once, in order, only below the durable end; the
+ * durable end never moves back; everything is there after a clean close and
+ * reopen. */
 static void test_log_pipelined_appends(void **state)
 {
     (void)state;
     enum { BATCHES = 600, OUTSTANDING = 32 };
     struct logfix f;
     logfix_init(&f, "pipeline", backend, 16 * MIB);
+    f.config.write_max_bytes = 128u << 10;
     struct log *log = logfix_open(&f);
     assert_non_null(log);
     struct pipe p = {.log = log};
@@ -349,6 +353,66 @@ static void test_log_write_overlaps_held_sync(void **state)
     assert_int_equal(log_durable_offset(log), 7);
     /* Appends 5 and 6 waited for a free slot: one more write covered both. */
     assert_int_equal(ring_fault_writes(f.ring) - writes, 5);
+    assert_int_equal(log_close(log), 0);
+    buf_deinit(&b);
+    logfix_deinit(&f);
+}
+
+/* A backlog larger than storage.write.max.bytes goes out in several writes,
+ * each cut at the end of a batch, so the first write's sync acknowledges whole
+ * appends before the rest of the backlog is on disk. Shown exactly by failing
+ * the second write with ENOSPC: the batches that fit the first write's 64 KiB
+ * are acknowledged by its sync, the ones after them are rolled back, and the
+ * log takes appends again. */
+static void test_log_backlog_cut_at_batches(void **state)
+{
+    (void)state;
+    enum { BATCHES = 12, VALUE_MAX = 20000 };
+    struct logfix f;
+    logfix_init(&f, "cut", RING_FAULT, 8 * MIB);
+    f.config.write_max_bytes = 64u << 10;
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    struct buf b;
+    buf_init(&b, MIB);
+    logfix_batch(&b, 0, 1, 1000000, VALUE_MAX);
+    assert_int_equal(logfix_append(&f, log, &b, NULL), 0);
+    struct ring_fault_plan plan = {.write_fail_at = ring_fault_writes(f.ring) + 2,
+                                   .write_fail_err = -ENOSPC};
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    /* The backlog stays under 4 x 64 KiB, so the first write ends at the last
+     * batch within 64 KiB of the block where it starts. */
+    uint64_t pos = log_size_bytes(log);
+    uint64_t limit = SL_ALIGN_DOWN(pos, 4096) + f.config.write_max_bytes;
+    int first_write = 0;
+    struct counter c = {0};
+    for (int i = 1; i <= BATCHES; i++) {
+        buf_reset(&b);
+        logfix_batch(&b, i, 1, 1000000 + i, VALUE_MAX);
+        assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
+        pos += b.len;
+        first_write = pos <= limit ? i : first_write;
+    }
+    assert_true(first_write >= 1 && first_write < BATCHES);
+    while (c.acked + c.failed < BATCHES) {
+        ev_run(f.loop, EVRUN_ONCE);
+    }
+    assert_int_equal(c.acked, first_write);
+    for (int i = 0; i < first_write; i++) {
+        assert_int_equal(c.offsets[i], 1 + i);
+    }
+    assert_int_equal(c.last_status, -ENOSPC);
+    assert_int_equal(log_end_offset(log), 1 + first_write);
+    assert_int_equal(log_durable_offset(log), 1 + first_write);
+    assert_int_equal(ring_fault_set(f.ring, &(struct ring_fault_plan){0}), 0);
+    buf_reset(&b);
+    logfix_batch(&b, 1 + first_write, 1, 1000000 + 1 + first_write, VALUE_MAX);
+    assert_int_equal(logfix_append(&f, log, &b, NULL), 0);
+    assert_int_equal(log_close(log), 0);
+    log = logfix_open(&f);
+    assert_non_null(log);
+    assert_int_equal(log_end_offset(log), 2 + first_write);
+    assert_int_equal(logfix_verify(&f, log, 1, 1000000, VALUE_MAX), 2 + first_write);
     assert_int_equal(log_close(log), 0);
     buf_deinit(&b);
     logfix_deinit(&f);
@@ -1025,6 +1089,7 @@ int main(void)
     const struct CMUnitTest fault_tests[] = {
         cmocka_unit_test(test_log_group_commit_one_sync),
         cmocka_unit_test(test_log_write_overlaps_held_sync),
+        cmocka_unit_test(test_log_backlog_cut_at_batches),
         cmocka_unit_test(test_log_flush_policies),
         cmocka_unit_test(test_log_power_loss_keeps_acknowledged),
         cmocka_unit_test(test_log_fsync_eio_fails_everything),
