@@ -214,7 +214,7 @@ RESULTS=$results TSV=$tsv QUICK=${QUICK:-0} ROUNDS=$rounds PARTITIONS=$partition
     NPROC=$(nproc) KERNEL=$(uname -r) LOADAVG="$load_start / $(cut -d' ' -f1-3 /proc/loadavg)" \
     CPU="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
     DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ) COMMIT=$(cd "$repo" && git rev-parse --short HEAD) \
-    DIRTY=$(cd "$repo" && git diff --quiet HEAD -- client bench && echo 0 || echo 1) \
+    DIRTY=$(cd "$repo" && git diff --quiet HEAD -- . ':!bench/results' && echo 0 || echo 1) \
     LIBRDKAFKA=$(pkg-config --modversion rdkafka 2>/dev/null || echo "?") \
     BROKER_CMD="build/sluiced -c config/sluice.conf ${broker_set[*]}" \
     BINDIR=$bindir "$py" - <<'EOF'
@@ -275,7 +275,7 @@ for c in cases:
 table = "\n".join(rows)
 met = sum(c["meets"] for c in cases)
 quick = env["QUICK"] == "1"
-commit = env["COMMIT"] + (" (with uncommitted changes in client/ or bench/)"
+commit = env["COMMIT"] + (" (with uncommitted changes)"
                           if env["DIRTY"] == "1" else "")
 commands = []
 for c in cases:

@@ -321,7 +321,9 @@ def main():
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # Changes to the sources; the results the scripts write do not count.
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                          ":!bench/results")),
         "quick": QUICK,
         "machine": {"nproc": os.cpu_count(), "kernel": platform.release(),
                     "loadavg": "%s at the start, %s at the end" %

@@ -372,8 +372,8 @@ MEMORY=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 FSTYPE=$(findmnt -n -o FSTYPE -T "$scratch" 2>/dev/null || echo unknown)
 DEVICE=$(findmnt -n -o SOURCE -T "$scratch" 2>/dev/null || echo unknown)
 COMMIT=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=0
-[ -z "$(git -C "$repo" status --porcelain 2>/dev/null)" ] || DIRTY=1
+DIRTY=0 # changes to the sources; the results the other scripts write do not count
+[ -z "$(git -C "$repo" status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ] || DIRTY=1
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 LOADAVG="$load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 RESULTS=$results SCRATCH=$scratch

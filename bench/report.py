@@ -404,7 +404,9 @@ def other_table(name, data):
 def git_commit():
     r = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
                        text=True)
-    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
+    # Changes to the sources; the results the scripts write do not count.
+    dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no",
+                            "--", ".", ":!bench/results"],
                            capture_output=True, text=True).stdout.strip() != ""
     return (r.stdout.strip() or None), dirty
 

@@ -94,8 +94,8 @@ DEVICE=$(df --output=source "$scratch" | tail -n 1)
 CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MEMORY=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')
 COMMIT=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=0
-if [ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ]; then
+DIRTY=0 # changes to the sources; the results the other scripts write do not count
+if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null)" ]; then
     DIRTY=1
 fi
 DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
