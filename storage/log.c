@@ -182,7 +182,8 @@ struct log {
     struct segment *syncs_seg; /* the segment of every sync in flight */
     int rollback_err;          /* a write's ENOSPC, rolled back once the syncs drain */
     struct iovec iov[FLUSH_IOV_MAX];
-    uint8_t *index_buf;      /* encoded index entries in flight (checkpoint, seal) */
+    uint8_t *cut_block; /* a cut write's last block, zeros past the cut; made at the first cut */
+    uint8_t *index_buf; /* encoded index entries in flight (checkpoint, seal) */
     uint8_t *checkpoint_buf; /* CHECKPOINT_BYTES, aligned for any fd */
     int64_t checkpoint_base;
     uint64_t checkpoint_pos;
@@ -1047,6 +1048,12 @@ struct write_extent {
  * writes, which the device serves better than many small ones. A cut whose
  * last block would reach past the segment's end needs the tail's zero padding,
  * so the whole backlog goes instead.
+ *
+ * A cut write puts nothing past its cut on disk: its last block, which also
+ * holds the start of the next batches, goes from log->cut_block with zeros
+ * past the cut (cut_block_fill). Written as it is in memory, whole batches
+ * past the cut would be on disk and synced, and after a rollback (ENOSPC)
+ * that failed them to their producers, a crash would bring them back.
  */
 static struct write_extent write_extent(const struct log *log, const struct segment *seg,
                                         uint64_t from)
@@ -1089,6 +1096,28 @@ static struct write_extent write_extent(const struct log *log, const struct segm
     return (struct write_extent){cut->end_pos, cut->last_offset + 1, cut->max_timestamp};
 }
 
+/* Copies the block of seg at pos into log->cut_block, zeros from size on.
+ * Returns false when the buffer cannot be had (out of memory). */
+static bool cut_block_fill(struct log *log, const struct segment *seg, uint64_t pos, uint64_t size)
+{
+    SL_ASSERT(pos % BLOCK_BYTES == 0 && pos < size && size - pos < BLOCK_BYTES);
+    if (log->cut_block == NULL &&
+        (log->cut_block = aligned_alloc(BLOCK_BYTES, BLOCK_BYTES)) == NULL) {
+        return false;
+    }
+    const struct chunk *c = seg->chunks_tail;
+    while (c->pos > pos) {
+        c = c->prev;
+    }
+    /* Chunks are block-aligned, so the block lies in this one. */
+    size_t at = (size_t)(pos - c->pos);
+    size_t keep = (size_t)(size - pos);
+    SL_ASSERT(at + keep <= c->len);
+    memcpy(log->cut_block, c->data + at, keep);
+    memset(log->cut_block + keep, 0, BLOCK_BYTES - keep);
+    return true;
+}
+
 static struct sync_slot *sync_slot_take(struct log *log, struct segment *seg,
                                         const struct write_extent *ext)
 {
@@ -1122,6 +1151,17 @@ static void start_write(struct log *log, struct segment *seg)
         return; /* a completion will wake the loop and re-run the kick */
     }
     struct write_extent ext = write_extent(log, seg, from);
+    /* A cut inside a block: that block goes from cut_block, the rest from the chunks. */
+    uint64_t chunks_end = SL_ALIGN_UP(ext.size, BLOCK_BYTES);
+    bool cut_block = ext.size < seg->size && ext.size % BLOCK_BYTES != 0;
+    if (cut_block) {
+        chunks_end = SL_ALIGN_DOWN(ext.size, BLOCK_BYTES);
+        if (!cut_block_fill(log, seg, chunks_end, ext.size)) {
+            ext = (struct write_extent){seg->size, seg->next_offset, seg->max_timestamp};
+            chunks_end = tail_end; /* out of memory: the whole backlog, uncut */
+            cut_block = false;
+        }
+    }
     uint64_t end = SL_ALIGN_UP(ext.size, BLOCK_BYTES);
     SL_ASSERT(ext.size > seg->written && end <= tail_end);
     struct chunk *c = seg->chunks_tail;
@@ -1130,7 +1170,7 @@ static void start_write(struct log *log, struct segment *seg)
     }
     SL_ASSERT(c != NULL && c->pos <= from); /* unwritten bytes are in memory */
     int n = 0;
-    for (; c != NULL && c->pos < end; c = c->next) {
+    for (; c != NULL && SL_MAX(from, c->pos) < chunks_end; c = c->next) {
         uint64_t start = SL_MAX(from, c->pos);
         size_t len = c->len;
         if (c->next == NULL) {
@@ -1140,10 +1180,15 @@ static void start_write(struct log *log, struct segment *seg)
         } else {
             SL_ASSERT(len == cap); /* only the tail chunk is partly filled */
         }
-        len = (size_t)SL_MIN((uint64_t)len, end - c->pos); /* a cut write ends inside */
-        SL_ASSERT(n < FLUSH_IOV_MAX);                      /* log_append bounds the backlog */
+        len = (size_t)SL_MIN((uint64_t)len, chunks_end - c->pos); /* a cut write ends inside */
+        SL_ASSERT(n < FLUSH_IOV_MAX); /* log_append bounds the backlog */
         log->iov[n].iov_base = c->data + (start - c->pos);
         log->iov[n].iov_len = len - (size_t)(start - c->pos);
+        n++;
+    }
+    if (cut_block) {
+        SL_ASSERT(n < FLUSH_IOV_MAX && chunks_end + BLOCK_BYTES == end);
+        log->iov[n] = (struct iovec){log->cut_block, BLOCK_BYTES};
         n++;
     }
     step_begin(log, STEP_WRITE, seg);
@@ -2443,6 +2488,7 @@ static void log_free(struct log *log)
     free(log->pending);
     free(log->index_buf);
     free(log->checkpoint_buf);
+    free(log->cut_block);
     free(log->dir);
     free(log);
 }

@@ -418,6 +418,49 @@ static void test_log_backlog_cut_at_batches(void **state)
     logfix_deinit(&f);
 }
 
+/* A cut write puts nothing past its cut on disk. Its last block also holds
+ * the first batches after the cut; written as they were in memory, they were
+ * synced with it, and when the next write failed with ENOSPC and rolled them
+ * back (failing them to their producers), a crash brought them back. */
+static void test_log_cut_rollback_stays_rolled_back(void **state)
+{
+    (void)state;
+    enum { BATCHES = 200, VALUE_MAX = 200 };
+    struct logfix f;
+    logfix_init(&f, "cut_rollback", RING_FAULT, 8 * MIB);
+    f.config.write_max_bytes = 4096;
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    struct buf b;
+    buf_init(&b, MIB);
+    logfix_batch(&b, 0, 1, 1000000, VALUE_MAX);
+    assert_int_equal(logfix_append(&f, log, &b, NULL), 0);
+    struct ring_fault_plan plan = {.write_fail_at = ring_fault_writes(f.ring) + 2,
+                                   .write_fail_err = -ENOSPC};
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    struct counter c = {0};
+    for (int i = 1; i <= BATCHES; i++) {
+        buf_reset(&b);
+        logfix_batch(&b, i, 1, 1000000 + i, VALUE_MAX);
+        assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
+    }
+    while (c.acked + c.failed < BATCHES) {
+        ev_run(f.loop, EVRUN_ONCE);
+    }
+    assert_true(c.acked > 0 && c.failed > 0);
+    assert_int_equal(log_end_offset(log), 1 + c.acked);
+    assert_int_equal(ring_fault_power_loss(f.ring, 0), 0);
+    log_abandon(log);
+    logfix_restart(&f, RING_URING, 8 * MIB);
+    log = logfix_open(&f);
+    assert_non_null(log);
+    assert_int_equal(log_end_offset(log), 1 + c.acked);
+    assert_int_equal(logfix_verify(&f, log, 1, 1000000, VALUE_MAX), 1 + c.acked);
+    assert_int_equal(log_close(log), 0);
+    buf_deinit(&b);
+    logfix_deinit(&f);
+}
+
 /* A bad batch is refused and nothing of it is written. */
 static void test_log_bad_batch_refused(void **state)
 {
@@ -1094,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_log_group_commit_one_sync),
         cmocka_unit_test(test_log_write_overlaps_held_sync),
         cmocka_unit_test(test_log_backlog_cut_at_batches),
+        cmocka_unit_test(test_log_cut_rollback_stays_rolled_back),
         cmocka_unit_test(test_log_flush_policies),
         cmocka_unit_test(test_log_power_loss_keeps_acknowledged),
         cmocka_unit_test(test_log_fsync_eio_fails_everything),
