@@ -894,6 +894,18 @@ static int step_end(struct log *log)
     return err;
 }
 
+/* Disk full (a write's or a fallocate's ENOSPC): rolls back what was not
+ * written, but only once the syncs in flight have completed, so the appends
+ * they cover are acknowledged and not failed. */
+static void rollback_after_syncs(struct log *log, int err)
+{
+    if (log->syncs_count > 0) {
+        log->rollback_err = err; /* on_write_synced rolls back after the last */
+        return;
+    }
+    log_rollback(log, err);
+}
+
 static void on_fallocated(void *opaque, int res)
 {
     struct log *log = opaque;
@@ -906,7 +918,7 @@ static void on_fallocated(void *opaque, int res)
         LOG_WARN("storage", "fallocate unsupported here, writing without it dir=%s", log->dir);
         seg->preallocated = UINT64_MAX;
     } else if (err == -ENOSPC) {
-        log_rollback(log, err);
+        rollback_after_syncs(log, err);
     } else if (err != 0) {
         log_fail(log, err, "fallocate");
     } else {
@@ -954,14 +966,8 @@ static void on_written(void *opaque, int res)
     }
     struct segment *seg = log->flush_seg;
     int err = step_end(log);
-    if (err == -ENOSPC && log->syncs_count > 0) {
-        /* Earlier writes are still syncing: their appends are acknowledged
-         * first, and only what this write held is rolled back after. */
-        log->rollback_err = err;
-        return;
-    }
     if (err == -ENOSPC) {
-        log_rollback(log, err);
+        rollback_after_syncs(log, err);
         return;
     }
     if (err != 0) {

@@ -461,6 +461,76 @@ static void test_log_cut_rollback_stays_rolled_back(void **state)
     logfix_deinit(&f);
 }
 
+/* A fallocate that finds the disk full while an earlier write's fdatasync is
+ * in flight: that write's append is acknowledged once its sync completes, and
+ * only the append that needed the space fails. */
+static void test_log_fallocate_enospc_waits_for_syncs(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "fallocate_enospc", RING_FAULT, 8 * MIB);
+    f.config.preallocate_bytes = 4096; /* every write past a block reserves first */
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    struct buf b;
+    buf_init(&b, MIB);
+    struct ring_fault_plan plan = {.fsync_hold = true};
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    struct counter c = {0};
+    logfix_batch(&b, 0, 1, 1000000, 3000);
+    assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
+    uint64_t writes = ring_fault_writes(f.ring);
+    while (ring_fault_writes(f.ring) == writes) {
+        ev_run(f.loop, EVRUN_ONCE); /* written; its sync is held */
+    }
+    turns(&f, 2);
+    plan.enospc = true;
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    buf_reset(&b);
+    logfix_batch(&b, 1, 1, 1000001, 6000);
+    while (b.len < 4096) {
+        buf_reset(&b);
+        logfix_batch(&b, 1, 2, 1000001, 6000);
+    }
+    assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
+    turns(&f, 4);
+    assert_int_equal(c.acked + c.failed, 0); /* the rollback waits for the held sync */
+    plan = (struct ring_fault_plan){0};
+    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    while (c.acked + c.failed < 2) {
+        ev_run(f.loop, EVRUN_ONCE);
+    }
+    assert_int_equal(c.acked, 1);
+    assert_int_equal(c.offsets[0], 0);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(c.last_status, -ENOSPC);
+    assert_int_equal(log_end_offset(log), 1);
+    assert_int_equal(log_close(log), 0);
+    buf_deinit(&b);
+    logfix_deinit(&f);
+}
+
+/* Settings the log cannot honour are refused at open. */
+static void test_log_config_refused(void **state)
+{
+    (void)state;
+    struct logfix f;
+    logfix_init(&f, "config", backend, 4 * MIB);
+    int err = 0;
+    f.config.write_max_bytes = 4095; /* below one block */
+    assert_null(log_open(f.shard, f.dir, &f.config, &err));
+    assert_int_equal(err, -EINVAL);
+    log_config_default(&f.config);
+    f.config.segment_bytes = 4095;
+    assert_null(log_open(f.shard, f.dir, &f.config, &err));
+    assert_int_equal(err, -EINVAL);
+    log_config_default(&f.config);
+    struct log *log = logfix_open(&f);
+    assert_non_null(log);
+    assert_int_equal(log_close(log), 0);
+    logfix_deinit(&f);
+}
+
 /* A bad batch is refused and nothing of it is written. */
 static void test_log_bad_batch_refused(void **state)
 {
@@ -1122,6 +1192,7 @@ int main(void)
         BOTH(test_log_read_from_disk_after_eviction),
         BOTH(test_log_many_partitions_small_memory),
         BOTH(test_log_bad_batch_refused),
+        BOTH(test_log_config_refused),
         BOTH(test_log_random_lookups),
         BOTH(test_log_retention),
         BOTH(test_log_delete_below),
@@ -1138,6 +1209,7 @@ int main(void)
         cmocka_unit_test(test_log_write_overlaps_held_sync),
         cmocka_unit_test(test_log_backlog_cut_at_batches),
         cmocka_unit_test(test_log_cut_rollback_stays_rolled_back),
+        cmocka_unit_test(test_log_fallocate_enospc_waits_for_syncs),
         cmocka_unit_test(test_log_flush_policies),
         cmocka_unit_test(test_log_power_loss_keeps_acknowledged),
         cmocka_unit_test(test_log_fsync_eio_fails_everything),
