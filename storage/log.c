@@ -1065,6 +1065,9 @@ static struct write_extent write_extent(const struct log *log, const struct segm
                                         uint64_t from)
 {
     struct write_extent whole = {seg->size, seg->next_offset, seg->max_timestamp};
+    if (seg != active_segment(log)) {
+        return whole; /* its writes could not overlap syncs (flush_kick): one goes */
+    }
     uint64_t limit =
         from + SL_MAX(log->config.write_max_bytes, (seg->size - from) / SYNCS_IN_FLIGHT_MAX);
     if (seg->size <= limit) {
