@@ -265,14 +265,20 @@ static void test_log_many_partitions_small_memory(void **state)
 }
 
 /* A log on the fault ring whose first append (batch 0, which reserves the
- * segment's space) is done; b is a 1 MiB buffer for the test's batches. */
-static struct log *fault_log_primed(struct logfix *f, const char *name, struct buf *b)
+ * segment's space) is done; b is a 1 MiB buffer for the test's batches.
+ * write_max_bytes: storage.write.max.bytes, or 0 for the default. Batch n
+ * has timestamp 1000000 + n and values up to 100 bytes (logfix_verify). */
+static struct log *fault_log_primed(struct logfix *f, const char *name, struct buf *b,
+                                    uint64_t write_max_bytes)
 {
     logfix_init(f, name, RING_FAULT, 8 * MIB);
+    if (write_max_bytes != 0) {
+        f->config.write_max_bytes = write_max_bytes;
+    }
     struct log *log = logfix_open(f);
     assert_non_null(log);
     buf_init(b, MIB);
-    logfix_batch(b, 0, 1, 5, 100);
+    logfix_batch(b, 0, 1, 1000000, 100);
     assert_int_equal(logfix_append(f, log, b, NULL), 0);
     return log;
 }
@@ -283,7 +289,7 @@ static void test_log_group_commit_one_sync(void **state)
     (void)state;
     struct logfix f;
     struct buf b;
-    struct log *log = fault_log_primed(&f, "group", &b);
+    struct log *log = fault_log_primed(&f, "group", &b, 0);
     uint64_t syncs = ring_fault_fsyncs(f.ring);
     uint64_t writes = ring_fault_writes(f.ring);
     struct counter c = {0};
@@ -323,7 +329,7 @@ static void test_log_write_overlaps_held_sync(void **state)
     (void)state;
     struct logfix f;
     struct buf b;
-    struct log *log = fault_log_primed(&f, "overlap", &b);
+    struct log *log = fault_log_primed(&f, "overlap", &b, 0);
     struct ring_fault_plan plan = {.fsync_hold = true};
     assert_int_equal(ring_fault_set(f.ring, &plan), 0);
     uint64_t writes = ring_fault_writes(f.ring);
@@ -359,6 +365,32 @@ static void test_log_write_overlaps_held_sync(void **state)
     logfix_deinit(&f);
 }
 
+/* Fails the log's next-but-one write with ENOSPC, appends batches 1..count
+ * (values up to value_max) in one loop turn, and runs the loop until each is
+ * acknowledged or failed. ends[i], when given, is the log's size after batch
+ * i + 1. */
+static void append_until_enospc(struct logfix *f, struct log *log, struct buf *b, int count,
+                                uint32_t value_max, struct counter *c, uint64_t *ends)
+{
+    struct ring_fault_plan plan = {.write_fail_at = ring_fault_writes(f->ring) + 2,
+                                   .write_fail_err = -ENOSPC};
+    assert_int_equal(ring_fault_set(f->ring, &plan), 0);
+    uint64_t pos = log_size_bytes(log);
+    for (int i = 1; i <= count; i++) {
+        buf_reset(b);
+        logfix_batch(b, i, 1, 1000000 + i, value_max);
+        assert_int_equal(log_append(log, b->data, b->len, 0, count_cb, c, NULL), 0);
+        pos += b->len;
+        if (ends != NULL) {
+            ends[i - 1] = pos;
+        }
+    }
+    while (c->acked + c->failed < count) {
+        ev_run(f->loop, EVRUN_ONCE);
+    }
+    assert_int_equal(ring_fault_set(f->ring, &(struct ring_fault_plan){0}), 0);
+}
+
 /* A backlog larger than storage.write.max.bytes goes out in several writes,
  * each cut at the end of a batch, so the first write's sync acknowledges whole
  * appends before the rest of the backlog is on disk. Shown exactly by failing
@@ -370,34 +402,19 @@ static void test_log_backlog_cut_at_batches(void **state)
     (void)state;
     enum { BATCHES = 12, VALUE_MAX = 20000 };
     struct logfix f;
-    logfix_init(&f, "cut", RING_FAULT, 8 * MIB);
-    f.config.write_max_bytes = 64u << 10;
-    struct log *log = logfix_open(&f);
-    assert_non_null(log);
     struct buf b;
-    buf_init(&b, MIB);
-    logfix_batch(&b, 0, 1, 1000000, VALUE_MAX);
-    assert_int_equal(logfix_append(&f, log, &b, NULL), 0);
-    struct ring_fault_plan plan = {.write_fail_at = ring_fault_writes(f.ring) + 2,
-                                   .write_fail_err = -ENOSPC};
-    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    struct log *log = fault_log_primed(&f, "cut", &b, 64u << 10);
     /* The backlog stays under 4 x 64 KiB, so the first write ends at the last
      * batch within 64 KiB of the block where it starts. */
-    uint64_t pos = log_size_bytes(log);
-    uint64_t limit = SL_ALIGN_DOWN(pos, 4096) + f.config.write_max_bytes;
-    int first_write = 0;
+    uint64_t limit = SL_ALIGN_DOWN(log_size_bytes(log), 4096) + f.config.write_max_bytes;
+    uint64_t ends[BATCHES];
     struct counter c = {0};
-    for (int i = 1; i <= BATCHES; i++) {
-        buf_reset(&b);
-        logfix_batch(&b, i, 1, 1000000 + i, VALUE_MAX);
-        assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
-        pos += b.len;
-        first_write = pos <= limit ? i : first_write;
+    append_until_enospc(&f, log, &b, BATCHES, VALUE_MAX, &c, ends);
+    int first_write = 0;
+    while (first_write < BATCHES && ends[first_write] <= limit) {
+        first_write++;
     }
     assert_true(first_write >= 1 && first_write < BATCHES);
-    while (c.acked + c.failed < BATCHES) {
-        ev_run(f.loop, EVRUN_ONCE);
-    }
     assert_int_equal(c.acked, first_write);
     for (int i = 0; i < first_write; i++) {
         assert_int_equal(c.offsets[i], 1 + i);
@@ -405,7 +422,6 @@ static void test_log_backlog_cut_at_batches(void **state)
     assert_int_equal(c.last_status, -ENOSPC);
     assert_int_equal(log_end_offset(log), 1 + first_write);
     assert_int_equal(log_durable_offset(log), 1 + first_write);
-    assert_int_equal(ring_fault_set(f.ring, &(struct ring_fault_plan){0}), 0);
     buf_reset(&b);
     logfix_batch(&b, 1 + first_write, 1, 1000000 + 1 + first_write, VALUE_MAX);
     assert_int_equal(logfix_append(&f, log, &b, NULL), 0);
@@ -413,7 +429,6 @@ static void test_log_backlog_cut_at_batches(void **state)
     log = logfix_open(&f);
     assert_non_null(log);
     assert_int_equal(log_end_offset(log), 2 + first_write);
-    assert_int_equal(logfix_verify(&f, log, 1, 1000000, VALUE_MAX), 2 + first_write);
     assert_int_equal(log_close(log), 0);
     buf_deinit(&b);
     logfix_deinit(&f);
@@ -426,28 +441,12 @@ static void test_log_backlog_cut_at_batches(void **state)
 static void test_log_cut_rollback_stays_rolled_back(void **state)
 {
     (void)state;
-    enum { BATCHES = 200, VALUE_MAX = 200 };
+    enum { BATCHES = 200 };
     struct logfix f;
-    logfix_init(&f, "cut_rollback", RING_FAULT, 8 * MIB);
-    f.config.write_max_bytes = 4096;
-    struct log *log = logfix_open(&f);
-    assert_non_null(log);
     struct buf b;
-    buf_init(&b, MIB);
-    logfix_batch(&b, 0, 1, 1000000, VALUE_MAX);
-    assert_int_equal(logfix_append(&f, log, &b, NULL), 0);
-    struct ring_fault_plan plan = {.write_fail_at = ring_fault_writes(f.ring) + 2,
-                                   .write_fail_err = -ENOSPC};
-    assert_int_equal(ring_fault_set(f.ring, &plan), 0);
+    struct log *log = fault_log_primed(&f, "cut_rollback", &b, 4096);
     struct counter c = {0};
-    for (int i = 1; i <= BATCHES; i++) {
-        buf_reset(&b);
-        logfix_batch(&b, i, 1, 1000000 + i, VALUE_MAX);
-        assert_int_equal(log_append(log, b.data, b.len, 0, count_cb, &c, NULL), 0);
-    }
-    while (c.acked + c.failed < BATCHES) {
-        ev_run(f.loop, EVRUN_ONCE);
-    }
+    append_until_enospc(&f, log, &b, BATCHES, 100, &c, NULL);
     assert_true(c.acked > 0 && c.failed > 0);
     assert_int_equal(log_end_offset(log), 1 + c.acked);
     assert_int_equal(ring_fault_power_loss(f.ring, 0), 0);
@@ -456,7 +455,7 @@ static void test_log_cut_rollback_stays_rolled_back(void **state)
     log = logfix_open(&f);
     assert_non_null(log);
     assert_int_equal(log_end_offset(log), 1 + c.acked);
-    assert_int_equal(logfix_verify(&f, log, 1, 1000000, VALUE_MAX), 1 + c.acked);
+    assert_int_equal(logfix_verify(&f, log, 1, 1000000, 100), 1 + c.acked);
     assert_int_equal(log_close(log), 0);
     buf_deinit(&b);
     logfix_deinit(&f);
