@@ -578,8 +578,7 @@ static bool pending_pop(struct log *log, struct pending_append *out)
 /* Acknowledges every append below the durable offset. Callbacks may append. */
 static void pending_ack(struct log *log)
 {
-    while (log->pending_count > 0 &&
-           log->pending[log->pending_head].last_offset < log->durable_offset) {
+    while (log->pending_count > 0 && pending_at(log, 0)->last_offset < log->durable_offset) {
         struct pending_append p;
         pending_pop(log, &p);
         p.cb(p.opaque, 0, p.base_offset);
@@ -1034,75 +1033,38 @@ static void on_writev(void *opaque, int res)
     on_written(log, res);
 }
 
-/* What one write covers: the segment up to size, offsets below next_offset. */
+/* What one write covers: the segment up to size, offsets below next_offset.
+ * With cut_block its last block goes from log->cut_block (see write_extent). */
 struct write_extent {
     uint64_t size;
     int64_t next_offset;
     int64_t max_timestamp;
+    bool cut_block;
 };
 
-/*
- * Where a write from `from` ends. A backlog of at most write_max_bytes goes
- * whole. A larger one is cut at the end of a batch (at least one): the write
- * takes the batches that end within write_max_bytes, or within a quarter of
- * the backlog when that is more, one quarter per sync slot. Cut, the backlog a
- * producer with a few large requests in flight sends at once (Kafka's 5 per
- * partition) becomes writes whose syncs overlap the next write, and its first
- * request is answered after its own bytes are on disk, not after all of them:
- * measured with 5 requests of 1 MB in flight, whole 5 MB writes answered all
- * five together and the producer waited. A deep backlog still goes in large
- * writes, which the device serves better than many small ones. A cut whose
- * last block would reach past the segment's end needs the tail's zero padding,
- * so the whole backlog goes instead.
- *
- * A cut write puts nothing past its cut on disk: its last block, which also
- * holds the start of the next batches, goes from log->cut_block with zeros
- * past the cut (cut_block_fill). Written as it is in memory, whole batches
- * past the cut would be on disk and synced, and after a rollback (ENOSPC)
- * that failed them to their producers, a crash would bring them back.
- */
-static struct write_extent write_extent(const struct log *log, const struct segment *seg,
-                                        uint64_t from)
+/* The last pending append of seg that ends within limit, or when none does,
+ * the first not yet written: the appends are in offset order, those written
+ * come first, and seg's unwritten ones end at growing positions. */
+static const struct pending_append *pending_cut(const struct log *log, const struct segment *seg,
+                                                uint64_t limit)
 {
-    struct write_extent whole = {seg->size, seg->next_offset, seg->max_timestamp};
-    if (seg != active_segment(log)) {
-        return whole; /* its writes could not overlap syncs (flush_kick): one goes */
-    }
-    uint64_t limit =
-        from + SL_MAX(log->config.write_max_bytes, (seg->size - from) / SYNCS_IN_FLIGHT_MAX);
-    if (seg->size <= limit) {
-        return whole;
-    }
-    /* The pending appends are in offset order; this segment's unwritten ones
-     * start at lo. The last that fits is found by bisection over [lo, hi). */
     uint32_t lo = 0;
     uint32_t hi = log->pending_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (pending_at(log, mid)->base_offset < seg->written_next_offset) {
+        const struct pending_append *p = pending_at(log, mid);
+        if (p->base_offset < seg->written_next_offset ||
+            (p->base_offset < seg->next_offset && p->end_pos <= limit)) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
+    }
+    if (lo > 0 && pending_at(log, lo - 1)->base_offset >= seg->written_next_offset) {
+        return pending_at(log, lo - 1);
     }
     SL_ASSERT(lo < log->pending_count); /* unwritten bytes are pending appends */
-    uint32_t first = lo;
-    hi = log->pending_count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const struct pending_append *p = pending_at(log, mid);
-        if (p->base_offset < seg->next_offset && p->end_pos <= limit) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    const struct pending_append *cut = pending_at(log, lo > first ? lo - 1 : first);
-    SL_ASSERT(cut->base_offset >= seg->written_next_offset && cut->end_pos <= seg->size);
-    if (SL_ALIGN_UP(cut->end_pos, (uint64_t)BLOCK_BYTES) > seg->size) {
-        return whole;
-    }
-    return (struct write_extent){cut->end_pos, cut->last_offset + 1, cut->max_timestamp};
+    return pending_at(log, lo);
 }
 
 /* Copies the block of seg at pos into log->cut_block, zeros from size on.
@@ -1125,6 +1087,48 @@ static bool cut_block_fill(struct log *log, const struct segment *seg, uint64_t 
     memcpy(log->cut_block, c->data + at, keep);
     memset(log->cut_block + keep, 0, BLOCK_BYTES - keep);
     return true;
+}
+
+/*
+ * Where a write from `from` ends. A backlog of at most write_max_bytes goes
+ * whole. A larger one is cut at the end of a batch (at least one): the write
+ * takes the batches that end within write_max_bytes, or within a quarter of
+ * the backlog when that is more, one quarter per sync slot. Cut, the backlog a
+ * producer with a few large requests in flight sends at once (Kafka's 5 per
+ * partition) becomes writes whose syncs overlap the next write, and its first
+ * request is answered after its own bytes are on disk, not after all of them:
+ * measured with 5 requests of 1 MB in flight, whole 5 MB writes answered all
+ * five together and the producer waited. A deep backlog still goes in large
+ * writes, which the device serves better than many small ones. Whole too: a
+ * segment the log has rolled past (its writes cannot overlap syncs, see
+ * flush_kick), and a cut in the backlog's last block, which would save nothing.
+ *
+ * A cut write puts nothing past its cut on disk: its last block, which also
+ * holds the start of the next batches, goes from log->cut_block with zeros
+ * past the cut. Written as it is in memory, whole batches past the cut would
+ * be on disk and synced, and after a rollback (ENOSPC) that failed them to
+ * their producers, a crash would bring them back. Without memory for that
+ * block, the backlog goes whole.
+ */
+static struct write_extent write_extent(struct log *log, const struct segment *seg, uint64_t from)
+{
+    struct write_extent whole = {seg->size, seg->next_offset, seg->max_timestamp, false};
+    uint64_t limit =
+        from + SL_MAX(log->config.write_max_bytes, (seg->size - from) / SYNCS_IN_FLIGHT_MAX);
+    if (seg != active_segment(log) || seg->size <= limit) {
+        return whole;
+    }
+    const struct pending_append *cut = pending_cut(log, seg, limit);
+    SL_ASSERT(cut->base_offset >= seg->written_next_offset && cut->end_pos <= seg->size);
+    if (SL_ALIGN_UP(cut->end_pos, (uint64_t)BLOCK_BYTES) > seg->size) {
+        return whole;
+    }
+    bool partial = cut->end_pos % BLOCK_BYTES != 0;
+    if (partial &&
+        !cut_block_fill(log, seg, SL_ALIGN_DOWN(cut->end_pos, BLOCK_BYTES), cut->end_pos)) {
+        return whole;
+    }
+    return (struct write_extent){cut->end_pos, cut->last_offset + 1, cut->max_timestamp, partial};
 }
 
 static struct sync_slot *sync_slot_take(struct log *log, struct segment *seg,
@@ -1160,19 +1164,10 @@ static void start_write(struct log *log, struct segment *seg)
         return; /* a completion will wake the loop and re-run the kick */
     }
     struct write_extent ext = write_extent(log, seg, from);
-    /* A cut inside a block: that block goes from cut_block, the rest from the chunks. */
-    uint64_t chunks_end = SL_ALIGN_UP(ext.size, BLOCK_BYTES);
-    bool cut_block = ext.size < seg->size && ext.size % BLOCK_BYTES != 0;
-    if (cut_block) {
-        chunks_end = SL_ALIGN_DOWN(ext.size, BLOCK_BYTES);
-        if (!cut_block_fill(log, seg, chunks_end, ext.size)) {
-            ext = (struct write_extent){seg->size, seg->next_offset, seg->max_timestamp};
-            chunks_end = tail_end; /* out of memory: the whole backlog, uncut */
-            cut_block = false;
-        }
-    }
     uint64_t end = SL_ALIGN_UP(ext.size, BLOCK_BYTES);
     SL_ASSERT(ext.size > seg->written && end <= tail_end);
+    /* The chunks give every block but a cut one (from log->cut_block). */
+    uint64_t chunks_end = ext.cut_block ? end - BLOCK_BYTES : end;
     struct chunk *c = seg->chunks_tail;
     while (c != NULL && c->pos > from) {
         c = c->prev;
@@ -1195,8 +1190,8 @@ static void start_write(struct log *log, struct segment *seg)
         log->iov[n].iov_len = len - (size_t)(start - c->pos);
         n++;
     }
-    if (cut_block) {
-        SL_ASSERT(n < FLUSH_IOV_MAX && chunks_end + BLOCK_BYTES == end);
+    if (ext.cut_block) {
+        SL_ASSERT(n < FLUSH_IOV_MAX);
         log->iov[n] = (struct iovec){log->cut_block, BLOCK_BYTES};
         n++;
     }
